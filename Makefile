@@ -1,0 +1,44 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+# The demo's study lives in its own embedded storage file, so reruns start fresh.
+DEMO_STORAGE ?= demo-studies.journal
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv demo test test-fast test-deps clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+demo: venv
+	rm -f $(DEMO_STORAGE) $(DEMO_STORAGE).lock
+	$(BIN)/hpsearch --storage $(DEMO_STORAGE) launch demo --dataset digits --space small \
+	    --trials 12 --epochs 8 --pruner median --human-error 0.005 --workers 2
+	$(BIN)/hpsearch --storage $(DEMO_STORAGE) status demo
+	$(BIN)/hpsearch --storage $(DEMO_STORAGE) export demo -o demo-best.yaml
+	@echo
+	@echo "Best configuration written to demo-best.yaml. Next:"
+	@echo "  $(BIN)/hpsearch train demo-best.yaml --save model.keras    # retrain it, no database needed"
+	@echo "  $(BIN)/hpsearch --storage $(DEMO_STORAGE) dashboard          # then open http://127.0.0.1:8080"
+
+# What the tests need beyond Python packages: PostgreSQL server binaries (the tests start their
+# own throwaway cluster) and Chromium for the page test. Installed only when missing.
+test-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	    { echo "installing PostgreSQL server binaries"; apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+
+test: venv test-deps
+	$(BIN)/python -m pytest tests
+
+test-fast: venv
+	$(BIN)/python -m pytest tests -m "not slow"
+
+clean:
+	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock demo-best.yaml

@@ -1,0 +1,240 @@
+"""`hpsearch`: the command line. Thin: each command parses, calls one library function, prints.
+
+TensorFlow is imported only by commands that train (`train`); everything else starts fast.
+Every expected error is one line on stderr and exit code 2; nothing prints a traceback unless
+`--verbose` is given.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+
+import click
+
+from search import output
+from search.storage import ENV_URL, SecretFilter, mask_secrets
+
+log = logging.getLogger("hpsearch")
+
+
+def setup_logging(verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(SecretFilter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    import optuna
+
+    optuna.logging.disable_default_handler()
+    optuna.logging.enable_propagation()
+    optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
+    for noisy in ("absl", "tensorflow", "h5py", "PIL"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option("--storage", envvar=ENV_URL, metavar="URL",
+              help=f"postgresql://user:pass@host/db, or journal:FILE (embedded). Default: ${ENV_URL}, "
+                   "else ~/.local/share/hpsearch/studies.journal.")
+@click.option("-v", "--verbose", is_flag=True, help="Debug logs, and tracebacks on errors.")
+@click.pass_context
+def cli(ctx: click.Context, storage: str | None, verbose: bool) -> None:
+    """Hyperparameter search for Keras image classifiers, on Optuna + PostgreSQL."""
+    setup_logging(verbose)
+    ctx.obj = {"storage": storage, "verbose": verbose}
+
+
+def _storage(ctx: click.Context):
+    from search.storage import open_storage
+
+    return open_storage(ctx.obj["storage"])
+
+
+# ---- launch ----------------------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("--space", default="default", show_default=True, help="Space name, or module path (mypkg.myspace).")
+@click.option("--narrow", "narrow_file", type=click.Path(dir_okay=False), help="YAML file narrowing the space's ranges.")
+@click.option("--dataset", default="digits", show_default=True, help="digits | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME | dir:PATH")
+@click.option("--target-dir", help="With dir:PATH, a folder of the target distribution for dev and test.")
+@click.option("--image-size", type=int, help="Resize images to this side.")
+@click.option("--weights", default="imagenet", show_default=True, help="Pretrained backbones: imagenet | none | FILE.")
+@click.option("--trials", type=int, default=50, show_default=True, help="Study-wide budget of finished trials.")
+@click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per trial.")
+@click.option("--pruner", default="median", show_default=True, help="median | sha | hyperband | none")
+@click.option("--sampler", default="tpe", show_default=True, help="tpe | random | gp")
+@click.option("--objectives", default="dev_accuracy", show_default=True,
+              help="dev_accuracy or dev_error; a second one (latency_ms, params, model_mb) makes a Pareto study.")
+@click.option("--human-error", type=float, default=0.0, show_default=True, help="Human-level error (a fraction), the proxy for Bayes error.")
+@click.option("--max-latency-ms", type=float, help="Satisficing limit: inference latency at batch 1.")
+@click.option("--max-params", type=float, help="Satisficing limit: parameter count.")
+@click.option("--max-model-mb", type=float, help="Satisficing limit: weights size in MiB.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Base seed of each trial's training.")
+@click.option("--trial-timeout", type=float, help="Fail a trial that runs longer than this many seconds.")
+@click.option("--max-failures", type=int, default=5, show_default=True, help="Halt the study after this many failures in a row.")
+@click.option("--trainer", default="trainers.train:train", hidden=True, help="module:function that trains (tests use doubles).")
+@click.option("--resume", is_flag=True, help="Continue an existing study (and raise its budget to --trials).")
+@click.option("--workers", type=int, default=0, help="Also run K local workers and show progress until the budget is met.")
+@click.option("--log-dir", default="hpsearch-logs", show_default=True, help="Where --workers write their logs.")
+@click.pass_context
+def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **options):
+    """Create study NAME with its whole spec; workers anywhere pick it up."""
+    from search.spec import StudySpec
+    from search.studies import launch as launch_study
+    from spaces import load_narrowing
+
+    narrowing = load_narrowing(narrow_file) if narrow_file else {}
+    spec = StudySpec(**options, narrowing=narrowing, objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()))
+    spec.validate()
+    storage = _storage(ctx)
+    study = launch_study(storage, name, spec, resume=resume)
+    click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
+               f"{spec.trials} trials of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
+               f"pruner {spec.pruner}, sampler {spec.sampler}")
+    if workers < 0:
+        raise click.BadParameter("must be 0 or more", param_hint="--workers")
+    if workers:
+        from search.local import run_local_workers
+
+        summary = run_local_workers(storage, name, workers, log_dir=log_dir)
+        output.print_study_table([summary])
+        if summary.state == "halted":
+            raise SystemExit(1)
+    else:
+        click.echo(f"start workers with: hpsearch worker --study {name}   (or docker compose up workers)")
+
+
+# ---- worker ----------------------------------------------------------------------------
+@cli.command()
+@click.option("--study", "studies", multiple=True, help="Serve only this study (repeatable). Default: every study.")
+@click.option("--idle-exit", type=float, help="Exit after this many seconds with nothing to do (default: serve forever).")
+@click.option("--heartbeat", type=int, help="Heartbeat interval in seconds (PostgreSQL); stale after 3x.")
+@click.pass_context
+def worker(ctx, studies, idle_exit, heartbeat):
+    """Run trials of studies with budget left, until stopped (SIGTERM/SIGINT)."""
+    from search.worker import main
+
+    raise SystemExit(main(ctx.obj["storage"], list(studies) or None, idle_exit, heartbeat))
+
+
+# ---- status ----------------------------------------------------------------------------
+@cli.command()
+@click.argument("name", required=False)
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def status(ctx, name, fmt):
+    """A table of studies, or of one study's trials."""
+    from search import studies
+
+    storage = _storage(ctx)
+    if name:
+        study = studies.load(storage, name)
+        summary = studies.summarize(study)
+        trials = study.get_trials(deepcopy=False)
+        if fmt == "json":
+            click.echo(json.dumps({"study": summary.to_dict(), "trials": [output.trial_row(t) for t in trials]}, indent=2, default=str))
+        else:
+            output.print_study_table([summary])
+            output.print_trials_table(study, trials)
+        return
+    summaries = [studies.summarize(studies.load(storage, s.study_name)) for s in storage.optuna.get_all_studies()]
+    if fmt == "json":
+        click.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
+    elif not summaries:
+        click.echo(f"no studies on {storage.display}; create one with: hpsearch launch NAME")
+    else:
+        output.print_study_table(summaries)
+
+
+# ---- export ----------------------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
+@click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
+@click.option("--top", type=click.IntRange(min=1), default=1, show_default=True, help="Also list the next K-1 best trials.")
+@click.pass_context
+def export(ctx, name, out, fmt, top):
+    """Write the best trial's configuration, metrics and provenance (for `hpsearch train`)."""
+    import yaml
+
+    from search import studies
+
+    doc = studies.export_document(studies.load(_storage(ctx), name), top=top)
+    text = json.dumps(doc, indent=2) if fmt == "json" else yaml.safe_dump(doc, sort_keys=False)
+    if not out:
+        click.echo(text)
+        return
+    output.write_text(out, text)
+    click.echo(f"trial {doc['trial']} of {name!r} ({', '.join(f'{k}={v:.4f}' for k, v in doc['objectives'].items())}) "
+               f"written to {out}; retrain it with: hpsearch train {out}", err=True)
+
+
+# ---- train -----------------------------------------------------------------------------
+@cli.command()
+@click.argument("config_file", type=click.Path(dir_okay=False))
+@click.option("--epochs", type=click.IntRange(min=1), help="Override training.epochs.")
+@click.option("--dataset", help="Override data.dataset.")
+@click.option("--save", type=click.Path(dir_okay=False), help="Save the trained model (.keras).")
+def train(config_file, epochs, dataset, save):
+    """Train one configuration (YAML, or an export file) standalone: no database."""
+    from trainers.config import load_config
+
+    config = load_config(config_file)
+    if epochs:
+        config = config.replace(training={"epochs": epochs})
+    if dataset:
+        config = config.replace(data={"dataset": dataset})
+    if save:
+        output.check_writable(save)
+    from search.standalone import train_with_progress
+
+    train_with_progress(config, save)
+
+
+# ---- spaces ----------------------------------------------------------------------------
+@cli.command()
+@click.option("--sample", "sample_space", metavar="NAME", help="Print one configuration sampled from space NAME as YAML.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--narrow", "narrow_file", type=click.Path(dir_okay=False), help="YAML file narrowing the ranges.")
+@click.option("--dataset", default="digits", show_default=True, help="Dataset of the sampled configuration.")
+def spaces(sample_space, seed, narrow_file, dataset):
+    """List the search spaces (each dimension, its range and scale), or sample one."""
+    from spaces import BUILTIN, RandomTrial, get_space, load_narrowing
+
+    narrowing = load_narrowing(narrow_file) if narrow_file else None
+    if sample_space:
+        from trainers.config import TrainConfig
+
+        base = TrainConfig().replace(data={"dataset": dataset})
+        config = get_space(sample_space, narrowing).suggest(RandomTrial(seed), base)
+        click.echo(config.to_yaml(), nl=False)
+        return
+    for space in BUILTIN.values():
+        output.print_space(space.narrow(narrowing) if narrowing else space)
+
+
+# ---- dashboard -------------------------------------------------------------------------
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind. It has no authentication.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.pass_context
+def dashboard(ctx, host, port):
+    """Serve optuna-dashboard on the same storage (local only unless told otherwise)."""
+    from search.dashboard import serve
+
+    serve(_storage(ctx), host, port)
+
+
+def main() -> None:
+    """Console entry point: run the CLI; expected errors become one line and exit code 2."""
+    from search.errors import run_cli
+
+    sys.exit(run_cli(cli))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,131 @@
+"""What a finished trial leaves in the study: user attrs, constraints, its state, its retry.
+
+Everything is plain JSON in user attrs (no system attrs: Optuna 5 removed them from live
+trials), so `optuna`, the dashboard and `hpsearch status/export/report` all read the same data.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+from typing import Any, Mapping
+
+import optuna
+from optuna.trial import TrialState
+
+from search.spec import StudySpec
+from search.trial_runner import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
+
+CURVE_KEYS = ("train_error", "train_dev_error", "dev_error", "loss", "accuracy")
+FINAL_KEYS = (
+    "train_error",
+    "train_dev_error",
+    "dev_error",
+    "dev_accuracy",
+    "test_error",
+    "test_accuracy",
+    "latency_ms",
+    "latency_ms_batch",
+    "params",
+    "model_mb",
+)
+MAX_RETRIES = 3
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: non-finite floats become None (the dashboard's JSON parser rejects NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [clean(v) for v in value]
+    return value
+
+
+def worker_identity() -> dict[str, Any]:
+    import os
+
+    import psutil
+
+    pid = os.getpid()
+    return {"host": socket.gethostname(), "pid": pid, "started": psutil.Process(pid).create_time()}
+
+
+def final_metrics(outcome: Outcome) -> dict[str, float]:
+    """Final metrics: the trainer's when it finished, else those of the last epoch seen."""
+    metrics = dict(outcome.history[-1]) if outcome.history else {}
+    metrics.update(outcome.result.get("metrics", {}))
+    return {k: metrics[k] for k in FINAL_KEYS if k in metrics}
+
+
+def constraint_values(spec: StudySpec, metrics: Mapping[str, float]) -> dict[str, float]:
+    """metric - limit for each satisficing limit: feasible iff every value is <= 0."""
+    values = {}
+    for name, limit in spec.limits.items():
+        measured = metrics.get(name)
+        values[name] = math.inf if measured is None else float(measured) - float(limit)
+    return values
+
+
+def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: Outcome) -> None:
+    """Write the outcome's attrs on the live trial, then tell the study how it ended."""
+    attrs: dict[str, Any] = {"outcome": outcome.state, "stop_reason": outcome.reason}
+    if outcome.info.get("startup_seconds") is not None:
+        attrs["startup_seconds"] = outcome.info["startup_seconds"]
+    if outcome.info.get("versions"):
+        attrs["versions"] = outcome.info["versions"]
+    if outcome.state in (FAIL, INTERRUPTED):
+        attrs["fail_reason"] = outcome.reason
+        if outcome.info.get("traceback"):
+            attrs["traceback"] = outcome.info["traceback"][-2000:]
+    metrics = final_metrics(outcome)
+    attrs.update(metrics)
+    attrs["epochs_run"] = len(outcome.history)
+    attrs["curves"] = {k: [m.get(k) for m in outcome.history] for k in CURVE_KEYS if any(k in m for m in outcome.history)}
+    attrs["human_error"] = spec.human_error
+    if spec.limits and outcome.state == COMPLETE:
+        constraints = constraint_values(spec, metrics)
+        # Optuna's own constraint (drives the samplers and best_trial) ...
+        trial.set_constraint(list(constraints.values()))
+        # ... mirrored where the dashboard and our tools read it.
+        attrs["constraints"] = constraints
+        attrs["feasible"] = all(v <= 0 for v in constraints.values())
+    from search.diagnostics import diagnose_trial  # the error analysis (bias, variance, mismatch)
+
+    attrs.update(diagnose_trial(spec, metrics, outcome.history))
+    for key, value in attrs.items():
+        trial.set_user_attr(key, clean(value))
+
+    if outcome.state == COMPLETE:
+        study.tell(trial, objective_values(spec, metrics, outcome))
+    elif outcome.state == PRUNED:
+        study.tell(trial, state=TrialState.PRUNED)
+    else:
+        study.tell(trial, state=TrialState.FAIL)
+
+
+def objective_values(spec: StudySpec, metrics: Mapping[str, float], outcome: Outcome) -> list[float]:
+    values = []
+    for name in spec.objectives:
+        value = metrics.get(name)
+        if value is None:
+            value = outcome.history[-1].get(name) if outcome.history else None
+        values.append(float("nan") if value is None else float(value))
+    return values
+
+
+def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial, reason: str) -> bool:
+    """Queue the same parameters again as a WAITING trial that records where it came from."""
+    history = list(failed.user_attrs.get("retry_history", [])) + [failed.number]
+    if len(history) > MAX_RETRIES:
+        return False
+    study.add_trial(
+        optuna.trial.create_trial(
+            state=TrialState.WAITING,
+            params=failed.params,
+            distributions=failed.distributions,
+            user_attrs={"retry_of": failed.number, "retry_history": history, "retry_reason": reason},
+        )
+    )
+    return True

@@ -1,0 +1,172 @@
+"""A study's whole specification, stored in the study itself.
+
+Any worker anywhere runs a study from its spec alone: the space and its narrowing, the data,
+the study-wide budget, the pruner and sampler, the objective, the human-level error and the
+satisficing limits. It is plain data (a study user attr), so `optuna` and the dashboard show it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import optuna
+
+from trainers.config import ConfigError, TrainConfig
+
+SPEC_ATTR = "hpsearch_spec"
+HALTED_ATTR = "hpsearch_halted"
+
+PRUNERS = ("median", "sha", "hyperband", "none")
+SAMPLERS = ("tpe", "random", "gp")
+# Per-epoch metrics a trainer reports, and whether bigger is better.
+OBJECTIVES = {"dev_accuracy": "maximize", "dev_error": "minimize"}
+# Final metrics that may be a second objective (multi-objective studies).
+SECONDARY_OBJECTIVES = {"latency_ms": "minimize", "params": "minimize", "model_mb": "minimize"}
+DEFAULT_TRAINER = "trainers.train:train"
+
+
+class SpecError(ValueError):
+    """A study specification is invalid."""
+
+
+@dataclass(frozen=True)
+class StudySpec:
+    space: str = "default"
+    narrowing: dict = field(default_factory=dict)
+    dataset: str = "digits"
+    target_dir: str | None = None
+    image_size: int | None = None
+    weights: str = "imagenet"
+    trials: int = 50
+    epochs: int = 10
+    pruner: str = "median"
+    sampler: str = "tpe"
+    objectives: tuple[str, ...] = ("dev_accuracy",)
+    human_error: float = 0.0
+    max_latency_ms: float | None = None
+    max_params: float | None = None
+    max_model_mb: float | None = None
+    seed: int = 0
+    trainer: str = DEFAULT_TRAINER
+    trial_timeout: float | None = None
+    max_failures: int = 5
+
+    # ---- checks ----------------------------------------------------------------------
+    def validate(self) -> "StudySpec":
+        """Raise SpecError naming the first bad value; load nothing heavy."""
+        from spaces import SpaceError, get_space
+        from trainers.data import check_dataset_name
+
+        _choice("pruner", self.pruner, PRUNERS)
+        _choice("sampler", self.sampler, SAMPLERS)
+        if not self.objectives:
+            raise SpecError("at least one objective is needed")
+        _choice("objective", self.objectives[0], tuple(OBJECTIVES))
+        for extra in self.objectives[1:]:
+            _choice("second objective", extra, tuple(SECONDARY_OBJECTIVES))
+        if len(self.objectives) > 1 and self.pruner != "none":
+            raise SpecError("pruning needs a single objective: use --pruner none with several objectives")
+        if self.trials < 1:
+            raise SpecError(f"--trials must be at least 1, got {self.trials}")
+        if self.epochs < 1:
+            raise SpecError(f"--epochs must be at least 1, got {self.epochs}")
+        check_error_rate("--human-error", self.human_error)
+        for name in ("max_latency_ms", "max_params", "max_model_mb"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise SpecError(f"--{name.replace('_', '-')} must be positive, got {value}")
+        if self.trial_timeout is not None and self.trial_timeout <= 0:
+            raise SpecError(f"--trial-timeout must be positive, got {self.trial_timeout}")
+        if self.max_failures < 1:
+            raise SpecError(f"--max-failures must be at least 1, got {self.max_failures}")
+        if ":" not in self.trainer:
+            raise SpecError(f"trainer must be 'module:function', got {self.trainer!r}")
+        try:
+            get_space(self.space, self.narrowing)
+            check_dataset_name(self.dataset)
+            self.base_config()
+        except (SpaceError, ConfigError) as exc:
+            raise SpecError(str(exc)) from None
+        return self
+
+    # ---- derived ---------------------------------------------------------------------
+    @property
+    def directions(self) -> list[str]:
+        return [OBJECTIVES.get(o) or SECONDARY_OBJECTIVES[o] for o in self.objectives]
+
+    @property
+    def objective(self) -> str:
+        return self.objectives[0]
+
+    @property
+    def limits(self) -> dict[str, float]:
+        """Satisficing limits by final-metric name: a trial above any is infeasible."""
+        named = {"latency_ms": self.max_latency_ms, "params": self.max_params, "model_mb": self.max_model_mb}
+        return {k: v for k, v in named.items() if v is not None}
+
+    def base_config(self, trial_number: int = 0) -> TrainConfig:
+        """What the space does not sample: the data, the epochs, the weights, the seed."""
+        data = {"dataset": self.dataset, "target_dir": self.target_dir, "image_size": self.image_size}
+        training = {"epochs": self.epochs, "seed": (self.seed + trial_number) % (2**31)}
+        return TrainConfig().replace(data=data, training=training, model={"weights": self.weights})
+
+    # ---- plain data ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["objectives"] = list(self.objectives)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "StudySpec":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise SpecError(f"study spec has unknown keys {sorted(unknown)}; it was made by a newer hpsearch")
+        values = dict(data)
+        if "objectives" in values:
+            values["objectives"] = tuple(values["objectives"])
+        return cls(**values)
+
+
+def check_error_rate(name: str, value: float) -> None:
+    if not 0.0 <= value <= 1.0:
+        hint = f" (it looks like a percentage: use {value / 100:g})" if 1.0 < value <= 100.0 else ""
+        raise SpecError(f"{name} is an error rate in [0, 1], got {value:g}{hint}")
+
+
+def _choice(what: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        hint = difflib.get_close_matches(value, choices, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise SpecError(f"unknown {what} {value!r}{suggestion}; choose one of: {', '.join(choices)}")
+
+
+def read_spec(study: optuna.Study | Any) -> StudySpec | None:
+    """The spec of a live or frozen study; None for a study hpsearch did not launch."""
+    data = study.user_attrs.get(SPEC_ATTR)
+    return StudySpec.from_dict(data) if data else None
+
+
+def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    if spec.pruner == "median":
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+    if spec.pruner == "sha":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
+    if spec.pruner == "hyperband":
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.epochs, reduction_factor=3)
+    return optuna.pruners.NopPruner()
+
+
+def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    if spec.sampler == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if spec.sampler == "gp":
+        try:
+            return optuna.samplers.GPSampler(seed=seed)
+        except ImportError as exc:
+            raise SpecError(f"the gp sampler needs PyTorch and SciPy ({exc}): pip install torch scipy") from None
+    # Optuna 5's TPE: multivariate, with a constant liar so that parallel workers spread out.
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)

@@ -1,0 +1,43 @@
+"""`hpsearch train`: one configuration, no database, a progress bar and a final table."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from search.output import console, print_metrics
+from trainers.config import TrainConfig
+
+
+class ProgressReporter:
+    def __init__(self, progress: Progress, task):
+        self.progress, self.task = progress, task
+
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        detail = " ".join(f"{k}={metrics[k]:.4f}" for k in ("loss", "train_error", "dev_error") if k in metrics)
+        self.progress.update(self.task, completed=epoch, detail=detail)
+
+    def should_stop(self) -> bool:
+        return False
+
+
+def train_with_progress(config: TrainConfig, save: str | None) -> None:
+    from trainers.data import load_splits
+    from trainers.train import train
+
+    data = load_splits(config.data)
+    sizes = ", ".join(f"{k} {v}" for k, v in data.sizes().items())
+    console.print(f"{config.model.backbone} on {data.name} ({sizes}; {data.num_classes} classes)")
+    with Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
+                  TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task("train", total=config.training.epochs, detail="")
+        result = train(config, data, ProgressReporter(progress, task))
+    metrics = {"epochs run": result.epochs_run, "stopped because": result.stop_reason, **result.metrics,
+               "seconds": result.seconds}
+    print_metrics(metrics, "result (errors measured in inference mode)")
+    if save:
+        result.model.save(save)
+        console.print(f"model saved to {save}; load it with keras.models.load_model({save!r})")
+    if result.stop_reason == "nan loss":
+        raise SystemExit(1)

@@ -1,0 +1,204 @@
+"""The one module that knows how to open a study storage.
+
+- PostgreSQL (or any SQLAlchemy URL) -> Optuna's RDBStorage with connection checks on checkout
+  (`pool_pre_ping`), a connect timeout, heartbeats, and the password percent-encoded (Optuna
+  runs `str.format` on the URL, so a `{` in a raw password would break it).
+- No URL -> an embedded JournalStorage file: no server, safe for several local processes.
+
+It also masks passwords: every URL hpsearch prints goes through `mask_url`, and a logging filter
+scrubs every password this process has seen from every log line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import logging
+import os
+import re
+import urllib.parse
+import zlib
+from dataclasses import dataclass
+from typing import Iterator
+
+import optuna
+from optuna.storages import BaseStorage
+
+ENV_URL = "HPSEARCH_STORAGE"
+ENV_PASSWORD = "HPSEARCH_DB_PASSWORD"
+JOURNAL_PREFIX = "journal:"
+DEFAULT_HEARTBEAT_SECONDS = 10
+
+_SECRETS: set[str] = set()
+
+
+class StorageError(RuntimeError):
+    """The storage URL is malformed, or the storage cannot be reached."""
+
+
+def default_embedded_path() -> str:
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return os.path.join(base, "hpsearch", "studies.journal")
+
+
+def resolve_url(url: str | None) -> str:
+    """The URL to use: the argument, else $HPSEARCH_STORAGE, else the embedded default file."""
+    url = url or os.environ.get(ENV_URL) or ""
+    return url.strip() or JOURNAL_PREFIX + default_embedded_path()
+
+
+def is_embedded(url: str) -> bool:
+    return url.startswith(JOURNAL_PREFIX) or "://" not in url
+
+
+def journal_path(url: str) -> str:
+    return url[len(JOURNAL_PREFIX) :] if url.startswith(JOURNAL_PREFIX) else url
+
+
+# ---- passwords ---------------------------------------------------------------------------
+def _split_raw_password(url: str) -> tuple[str, str | None]:
+    """Accept a raw password with '@', ':' or '{' in it; return (url without password, password)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url, None
+    netloc, slash, path = rest.partition("/")
+    if "@" not in netloc:
+        return url, None
+    userinfo, _, hostport = netloc.rpartition("@")
+    user, colon, password = userinfo.partition(":")
+    if not colon:
+        return url, None
+    return f"{scheme}://{user}@{hostport}{slash}{path}", urllib.parse.unquote(password)
+
+
+def normalize_url(url: str) -> str:
+    """A SQLAlchemy URL with its password percent-encoded; registers the password as a secret."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    bare, password = _split_raw_password(url)
+    if password is None and os.environ.get(ENV_PASSWORD):
+        password = os.environ[ENV_PASSWORD]
+    try:
+        parsed = make_url(bare)
+    except ArgumentError:
+        raise StorageError(f"malformed storage URL {mask_url(url)!r}") from None
+    if password:
+        _SECRETS.add(password)
+        _SECRETS.add(urllib.parse.quote(password, safe=""))
+        parsed = parsed.set(password=password)
+    return parsed.render_as_string(hide_password=False)
+
+
+def mask_url(url: str) -> str:
+    """The URL with its password replaced by ***, whatever its form."""
+    return mask_secrets(re.sub(r"(://[^:/@]*:)(.*)@", r"\1***@", url))
+
+
+def mask_secrets(text: str) -> str:
+    for secret in sorted(_SECRETS, key=len, reverse=True):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
+
+
+class SecretFilter(logging.Filter):
+    """Scrubs known passwords from every record before any handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            message = mask_secrets(record.getMessage())
+            record.msg, record.args = message, None
+        return True
+
+
+# ---- opening -----------------------------------------------------------------------------
+@dataclass
+class Storage:
+    """An opened storage and what hpsearch needs beside it."""
+
+    url: str  # as given (normalised); never print it: use `display`
+    optuna: BaseStorage
+    heartbeat_seconds: int | None
+
+    @property
+    def display(self) -> str:
+        return mask_url(self.url)
+
+    @property
+    def embedded(self) -> bool:
+        return is_embedded(self.url)
+
+    @contextlib.contextmanager
+    def budget_lock(self, study_name: str) -> Iterator[None]:
+        """Serialise 'count the trials, then create one' across every worker on this storage."""
+        if self.embedded or self.url.startswith("sqlite"):
+            path = journal_path(self.url) if self.embedded else self.url.split("///", 1)[-1]
+            with open(f"{path}.budget.lock", "a+") as f:
+                fcntl.flock(f, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+            return
+        if self.url.startswith("postgresql"):
+            from sqlalchemy import text
+
+            key = zlib.crc32(f"hpsearch:{study_name}".encode())
+            # A transaction-scoped advisory lock: released on commit, or by the server if we die.
+            with self.optuna.engine.begin() as conn:
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                yield
+            return
+        yield  # other databases: no lock; the budget may then overshoot by a few trials
+
+
+def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None, stale_callback=None) -> Storage:
+    """Open the storage at `url` (see resolve_url). Creates the tables or file if needed."""
+    url = resolve_url(url)
+    if is_embedded(url):
+        path = journal_path(url)
+        if not path:
+            raise StorageError("the embedded storage needs a file path, e.g. journal:./studies.journal")
+        folder = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(folder, exist_ok=True)
+            backend = optuna.storages.journal.JournalFileBackend(path)
+        except OSError as exc:
+            raise StorageError(f"cannot open embedded storage {path}: {exc.strerror or exc}") from None
+        return Storage(url=JOURNAL_PREFIX + path, optuna=optuna.storages.JournalStorage(backend), heartbeat_seconds=None)
+
+    url = normalize_url(url)
+    heartbeat = heartbeat_seconds or int(os.environ.get("HPSEARCH_HEARTBEAT", DEFAULT_HEARTBEAT_SECONDS))
+    engine_kwargs: dict = {"pool_pre_ping": True}
+    if url.startswith("postgresql"):
+        engine_kwargs["connect_args"] = {"connect_timeout": 10}
+    try:
+        rdb = optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=engine_kwargs,
+            heartbeat_interval=heartbeat,
+            grace_period=3 * heartbeat,
+            heartbeat_stale_trial_callback=stale_callback,
+        )
+    except Exception as exc:  # sqlalchemy errors, missing drivers, bad hosts
+        raise StorageError(f"cannot open storage {mask_url(url)}: {_first_line(exc)}") from None
+    return Storage(url=url, optuna=rdb, heartbeat_seconds=heartbeat)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return mask_secrets(text[0] if text else type(exc).__name__)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True for errors that a database restart or network blip causes (worth a retry)."""
+    from sqlalchemy import exc as sa_exc
+
+    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)) or (
+        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+    )
+
+
+def describe_error(exc: BaseException) -> str:
+    return _first_line(exc)

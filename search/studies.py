@@ -1,0 +1,199 @@
+"""Study-level operations: launch, summarise, pick the best trial, export it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from search.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, read_spec
+from search.storage import Storage
+from search.worker import Counts, count_trials
+
+
+class StudyError(ValueError):
+    """A study does not exist, already exists, or has nothing to export."""
+
+
+def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False) -> optuna.Study:
+    """Create the study with its spec stored in it (or, with resume, reopen and un-halt it)."""
+    spec.validate()
+    existing = {s.study_name: s for s in storage.optuna.get_all_studies()}
+    if name in existing:
+        if not resume:
+            raise StudyError(f"study {name!r} already exists; use --resume to continue it, or pick another name")
+        stored = read_spec(existing[name])
+        if stored is None:
+            raise StudyError(f"study {name!r} was not launched by hpsearch; it has no spec to resume")
+        study = optuna.load_study(study_name=name, storage=storage.optuna)
+        if spec.trials != stored.trials:  # resuming may raise the budget; nothing else changes
+            study.set_user_attr(SPEC_ATTR, {**stored.to_dict(), "trials": spec.trials})
+        if study.user_attrs.get(HALTED_ATTR):
+            study.set_user_attr(HALTED_ATTR, "")
+        return study
+    study = optuna.create_study(study_name=name, storage=storage.optuna, directions=spec.directions)
+    study.set_user_attr(SPEC_ATTR, spec.to_dict())
+    return study
+
+
+def load(storage: Storage, name: str) -> optuna.Study:
+    names = [s.study_name for s in storage.optuna.get_all_studies()]
+    if name not in names:
+        import difflib
+
+        hint = difflib.get_close_matches(name, names, n=1)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        known = f"; studies here: {', '.join(sorted(names))}" if names else "; this storage has no studies"
+        raise StudyError(f"no study named {name!r}{suggestion}{known}")
+    return optuna.load_study(study_name=name, storage=storage.optuna)
+
+
+def is_feasible(trial: FrozenTrial) -> bool:
+    constraints = trial.user_attrs.get("constraints")
+    if not constraints:
+        return True
+    return all(v is not None and v <= 0 for v in constraints.values())
+
+
+def ranked_trials(study: optuna.Study, spec: StudySpec | None) -> list[FrozenTrial]:
+    """Complete, feasible trials, best first.
+
+    One objective: by its value. Several (a Pareto front): the front's trials first, each ranked
+    by the first objective; that is the stated export rule for multi-objective studies.
+    """
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
+    trials = [t for t in trials if t.values and all(v is not None and math.isfinite(v) for v in t.values)]
+    directions = study.directions
+    sign = 1.0 if directions[0] == optuna.study.StudyDirection.MINIMIZE else -1.0
+    if len(directions) == 1:
+        return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
+    front = {t.number for t in study.best_trials if is_feasible(t)}
+    return sorted(trials, key=lambda t: (t.number not in front, sign * t.values[0], t.number))
+
+
+@dataclass
+class StudySummary:
+    name: str
+    state: str
+    counts: Counts
+    budget: int | None
+    best_value: float | None
+    best_trial: int | None
+    objective: str
+    eta_seconds: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "state": self.state,
+            "budget": self.budget,
+            "complete": self.counts.complete,
+            "pruned": self.counts.pruned,
+            "failed": self.counts.failed,
+            "running": self.counts.running,
+            "waiting": self.counts.waiting,
+            "best_value": self.best_value,
+            "best_trial": self.best_trial,
+            "objective": self.objective,
+            "eta_seconds": self.eta_seconds,
+        }
+
+
+def summarize(study: optuna.Study) -> StudySummary:
+    spec = read_spec(study)
+    trials = study.get_trials(deepcopy=False)
+    counts = count_trials(trials)
+    ranked = ranked_trials(study, spec)
+    best = ranked[0] if ranked else None
+    budget = spec.trials if spec else None
+    if study.user_attrs.get(HALTED_ATTR):
+        state = "halted"
+    elif budget is not None and counts.finished >= budget:
+        state = "done"
+    elif counts.running:
+        state = "running"
+    else:
+        state = "waiting for workers"
+    return StudySummary(
+        name=study.study_name,
+        state=state,
+        counts=counts,
+        budget=budget,
+        best_value=best.values[0] if best else None,
+        best_trial=best.number if best else None,
+        objective=spec.objective if spec else "value",
+        eta_seconds=eta(trials, counts, budget),
+    )
+
+
+def eta(trials: list[FrozenTrial], counts: Counts, budget: int | None) -> float | None:
+    """Remaining trials x mean trial duration / trials running in parallel."""
+    if budget is None or counts.finished >= budget:
+        return 0.0 if budget is not None else None
+    durations = [
+        (t.datetime_complete - t.datetime_start).total_seconds()
+        for t in trials
+        if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and t.datetime_complete and t.datetime_start
+    ]
+    if not durations:
+        return None
+    parallel = max(1, counts.running)
+    return (budget - counts.finished) * (sum(durations) / len(durations)) / parallel
+
+
+def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:
+    """The best trial's configuration (readable by `hpsearch train`), metrics and provenance."""
+    spec = read_spec(study)
+    ranked = ranked_trials(study, spec)
+    if not ranked:
+        infeasible = spec is not None and spec.limits and study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        why = "none meets the satisficing limits" if infeasible else "it has no completed trial yet"
+        raise StudyError(f"nothing to export from study {study.study_name!r}: {why}")
+    best, others = ranked[0], ranked[1:top]
+    doc = _trial_entry(study, spec, best)
+    doc = {
+        "hpsearch_export": 1,
+        "study": study.study_name,
+        **doc,
+        "selection": (
+            "highest " if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else "lowest "
+        )
+        + f"{spec.objective if spec else 'value'} among complete trials within every satisficing limit"
+        + ("; on the Pareto front first" if len(study.directions) > 1 else ""),
+        "provenance": {
+            "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "trained_with": best.user_attrs.get("versions", {}),
+            "spec": spec.to_dict() if spec else None,
+        },
+    }
+    if others:
+        doc["runners_up"] = [_trial_entry(study, spec, t) for t in others]
+    return doc
+
+
+def _trial_entry(study: optuna.Study, spec: StudySpec | None, trial: FrozenTrial) -> dict[str, Any]:
+    from search.recording import FINAL_KEYS
+
+    names = spec.objectives if spec else [f"value{i}" for i in range(len(trial.values))]
+    return {
+        "trial": trial.number,
+        "objectives": {n: v for n, v in zip(names, trial.values)},
+        "metrics": {k: trial.user_attrs[k] for k in FINAL_KEYS if k in trial.user_attrs},
+        "params": dict(trial.params),
+        "config": trial.user_attrs.get("config"),
+    }
+
+
+def wait_until_done(storage: Storage, name: str, poll: float = 2.0, on_update=None, stop=None) -> StudySummary:
+    while True:
+        summary = summarize(load(storage, name))
+        if on_update:
+            on_update(summary)
+        if summary.state in ("done", "halted") or (stop and stop()):
+            return summary
+        time.sleep(poll)

@@ -1,0 +1,97 @@
+"""The child side of a trial: one process per trial, talking to its worker through a pipe.
+
+A process per trial frees GPU memory for certain when it exits, and a trial that crashes
+(segfault, out of memory, a bug in a space) fails alone. The child never touches the storage:
+it trains, sends each epoch's metrics, and waits for "go" or "stop" (pruning, shutdown).
+If the worker dies, the kernel kills the child (PR_SET_PDEATHSIG), and a closed pipe stops it too.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import os
+import signal
+import time
+import traceback
+from typing import Any, Callable, Mapping
+
+GO, STOP = "go", "stop"
+
+
+def resolve_trainer(ref: str) -> Callable:
+    module_name, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module_name), attr)
+
+
+class PipeReporter:
+    """The trainers.train.Reporter protocol over a multiprocessing connection."""
+
+    def __init__(self, conn):
+        self.conn = conn
+        self._stop = False
+
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        try:
+            self.conn.send(("epoch", epoch, dict(metrics)))
+            self._stop = self.conn.recv() == STOP
+        except (EOFError, OSError, BrokenPipeError):
+            self._stop = True  # the worker is gone: stop, nobody will record this run
+
+    def should_stop(self) -> bool:
+        return self._stop
+
+
+def _die_with_parent() -> None:
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float) -> None:
+    """Entry point of the trial process (multiprocessing 'spawn' target)."""
+    _die_with_parent()
+    # The worker owns shutdown: Ctrl-C in a terminal reaches the whole process group, and the
+    # worker decides what happens to this trial.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        from trainers.config import TrainConfig
+
+        config = TrainConfig.from_json(config_json)
+        trainer = resolve_trainer(trainer_ref)
+        conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": package_versions()}))
+        result = trainer(config, None, PipeReporter(conn))
+        conn.send(("result", result.to_dict()))
+    except BaseException as exc:  # report everything, then exit non-zero
+        try:
+            conn.send(("error", classify_error(exc), traceback.format_exc(limit=8)))
+        except (OSError, BrokenPipeError):
+            pass
+        raise SystemExit(1)
+    finally:
+        conn.close()
+
+
+def classify_error(exc: BaseException) -> str:
+    name = type(exc).__name__
+    text = str(exc).strip().splitlines()
+    first = text[0][:300] if text else ""
+    if name == "ResourceExhaustedError" or isinstance(exc, MemoryError) or "out of memory" in first.lower():
+        return f"out of memory: {first or name}"
+    return f"{name}: {first}" if first else name
+
+
+def package_versions() -> dict[str, Any]:
+    import platform
+    from importlib import metadata
+
+    versions = {"python": platform.python_version()}
+    for dist in ("hpsearch", "tensorflow", "keras", "optuna", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return versions

@@ -1,0 +1,198 @@
+"""The worker side of one trial: spawn the trial process, relay epochs to Optuna, supervise.
+
+The worker keeps the live `optuna.Trial`, reports each epoch's objective, asks the pruner, and
+answers the child "go" or "stop". It also keeps the trial's heartbeat (in a guarded thread: one
+database error must not end it for good), enforces the per-trial timeout, and turns every way a
+child can end (result, error, signal, silence) into an `Outcome` with a reason a person can read.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import multiprocessing
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar
+
+import optuna
+
+from search.spec import StudySpec
+from search.storage import Storage, describe_error, is_connection_error
+from search.trial_process import GO, STOP, child_main
+
+T = TypeVar("T")
+
+COMPLETE, PRUNED, FAIL, INTERRUPTED = "complete", "pruned", "fail", "interrupted"
+
+
+@dataclass
+class Outcome:
+    state: str
+    reason: str = ""
+    result: dict[str, Any] = field(default_factory=dict)  # TrainResult.to_dict() when the child finished
+    history: list[dict[str, float]] = field(default_factory=list)  # every epoch the worker saw
+    info: dict[str, Any] = field(default_factory=dict)  # startup time, package versions
+    pruned_at: int | None = None
+
+
+def with_retry(fn: Callable[[], T], *, what: str, log: logging.LoggerAdapter | logging.Logger, max_wait: float = 1800.0) -> T:
+    """Call `fn`, waiting with exponential backoff while the database is unreachable."""
+    delay, waited = 1.0, 0.0
+    while True:
+        try:
+            return fn()
+        except Exception as exc:
+            if not is_connection_error(exc) or waited >= max_wait:
+                raise
+            log.warning("storage unreachable while %s (%s); retrying in %.0f s", what, describe_error(exc), delay)
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, 30.0)
+
+
+class Heartbeat:
+    """Records the trial's heartbeat every interval; survives database outages."""
+
+    def __init__(self, storage: Storage, trial_id: int, log):
+        self.storage, self.trial_id, self.log = storage, trial_id, log
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"heartbeat-{trial_id}", daemon=True)
+        self.failures = 0
+
+    def __enter__(self) -> "Heartbeat":
+        if self.storage.heartbeat_seconds:
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+
+    def beat(self) -> None:
+        if not self.storage.heartbeat_seconds:
+            return  # the embedded storage has no heartbeats; dead local workers are found by pid
+        try:
+            self.storage.optuna.record_heartbeat(self.trial_id)
+            if self.failures:
+                self.log.info("heartbeat restored after %d failed attempts", self.failures)
+            self.failures = 0
+        except Exception as exc:  # never let the thread die: that would orphan the trial
+            self.failures += 1
+            if self.failures == 1:
+                self.log.warning("heartbeat failed (%s); will keep trying", describe_error(exc))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.storage.heartbeat_seconds):
+            self.beat()
+
+
+def supervise(
+    trial: optuna.Trial,
+    spec: StudySpec,
+    config_json: str,
+    shutdown: threading.Event,
+    log,
+) -> Outcome:
+    """Run the trial process to its end and say how it ended."""
+    ctx = multiprocessing.get_context("spawn")
+    parent_conn, child_conn = ctx.Pipe()
+    proc = ctx.Process(
+        target=child_main,
+        args=(child_conn, spec.trainer, config_json, time.time()),
+        name=f"hpsearch-trial-{trial.number}",
+    )
+    proc.start()
+    child_conn.close()
+    started = time.monotonic()
+    out = Outcome(state=FAIL)
+    single = len(spec.objectives) == 1
+    try:
+        while True:
+            if shutdown.is_set():
+                _kill(proc)
+                out.state, out.reason = INTERRUPTED, "interrupted: the worker was asked to stop"
+                return out
+            if spec.trial_timeout and time.monotonic() - started > spec.trial_timeout:
+                _kill(proc)
+                out.reason = f"timed out after {spec.trial_timeout:g} s (per-trial timeout)"
+                return out
+            if not parent_conn.poll(0.2):
+                if not proc.is_alive() and not parent_conn.poll(0.5):
+                    proc.join()
+                    out.reason = exit_reason(proc.exitcode)
+                    return out
+                continue
+            try:
+                message = parent_conn.recv()
+            except (EOFError, OSError):
+                proc.join(10)
+                out.reason = exit_reason(proc.exitcode)
+                return out
+            kind = message[0]
+            if kind == "started":
+                out.info.update(message[1])
+            elif kind == "epoch":
+                epoch, metrics = message[1], message[2]
+                out.history.append(metrics)
+                decision = GO
+                value = metrics.get(spec.objective)
+                if single and value is not None and math.isfinite(value):
+                    with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
+                    if with_retry(trial.should_prune, what="asking the pruner", log=log):
+                        decision, out.pruned_at = STOP, epoch
+                log.info(
+                    "epoch %d/%d %s=%s%s",
+                    epoch,
+                    spec.epochs,
+                    spec.objective,
+                    f"{value:.4f}" if value is not None else "n/a",
+                    " -> pruned" if decision == STOP else "",
+                )
+                if shutdown.is_set():
+                    decision = STOP
+                parent_conn.send(decision)
+            elif kind == "result":
+                proc.join(60)
+                out.result = message[1]
+                reason = out.result.get("stop_reason", "")
+                if reason == "nan loss":
+                    out.reason = f"loss became NaN or infinite at epoch {out.result.get('epochs_run')}"
+                elif out.pruned_at is not None:
+                    out.state, out.reason = PRUNED, f"pruned at epoch {out.pruned_at}"
+                elif shutdown.is_set() or reason == "stopped by reporter":
+                    out.state, out.reason = INTERRUPTED, "interrupted: the worker was asked to stop"
+                else:
+                    out.state, out.reason = COMPLETE, reason
+                return out
+            elif kind == "error":
+                proc.join(60)
+                out.reason = message[1]
+                out.info["traceback"] = message[2]
+                return out
+    finally:
+        if proc.is_alive():
+            _kill(proc)
+        parent_conn.close()
+
+
+def exit_reason(exitcode: int | None) -> str:
+    if exitcode is None:
+        return "trial process did not exit"
+    if exitcode < 0:
+        try:
+            name = signal.Signals(-exitcode).name
+        except ValueError:
+            name = f"signal {-exitcode}"
+        if -exitcode == signal.SIGKILL:
+            return f"trial process was killed ({name}; out of memory, or killed from outside)"
+        return f"trial process crashed ({name})"
+    return f"trial process exited with code {exitcode} before reporting a result"
+
+
+def _kill(proc) -> None:
+    proc.kill()
+    proc.join(10)

@@ -1,0 +1,282 @@
+"""The worker: a long-running loop that finds studies with budget left and runs their trials.
+
+Workers are identical and keep no state of their own: the budget, the queue of retries and
+the spec all live in the storage. A worker
+  1. fails trials whose worker died (heartbeat gone stale, or a dead pid on this host) and
+     queues them again, with their lineage;
+  2. picks a study with budget left, and under the study's budget lock counts its
+     complete + pruned + running + waiting trials and creates one more only below the budget,
+     so N workers never overshoot it;
+  3. samples a configuration from the space, runs it in a trial process, records the outcome;
+  4. on SIGTERM/SIGINT, stops the trial process, fails the trial, queues it again and exits 0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import optuna
+import psutil
+from optuna.trial import TrialState
+
+from search import recording
+from search.spec import HALTED_ATTR, SpecError, StudySpec, make_pruner, make_sampler, read_spec
+from search.storage import Storage, describe_error, is_connection_error, open_storage
+from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
+
+log = logging.getLogger("hpsearch.worker")
+
+COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
+FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class TrialLog(logging.LoggerAdapter):
+    def process(self, msg, kwargs):
+        return f"[study={self.extra['study']} trial={self.extra['trial']}] {msg}", kwargs
+
+
+@dataclass
+class Counts:
+    complete: int = 0
+    pruned: int = 0
+    failed: int = 0
+    running: int = 0
+    waiting: int = 0
+
+    @property
+    def finished(self) -> int:
+        return self.complete + self.pruned
+
+    @property
+    def counted(self) -> int:
+        return self.complete + self.pruned + self.running + self.waiting
+
+
+def count_trials(trials: Iterable[optuna.trial.FrozenTrial]) -> Counts:
+    c = Counts()
+    for t in trials:
+        if t.state == TrialState.COMPLETE:
+            c.complete += 1
+        elif t.state == TrialState.PRUNED:
+            c.pruned += 1
+        elif t.state == TrialState.FAIL:
+            c.failed += 1
+        elif t.state == TrialState.RUNNING:
+            c.running += 1
+        elif t.state == TrialState.WAITING:
+            c.waiting += 1
+    return c
+
+
+def stale_callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    """Optuna calls this for each trial it failed because its heartbeat went stale."""
+    if recording.requeue(study, trial, "its worker stopped sending heartbeats"):
+        log.warning("[study=%s trial=%d] worker lost (heartbeat stale): failed and queued again", study.study_name, trial.number)
+
+
+class Worker:
+    def __init__(
+        self,
+        storage_url: str | None = None,
+        *,
+        studies: list[str] | None = None,
+        idle_exit: float | None = None,
+        poll_seconds: float = 2.0,
+        heartbeat_seconds: int | None = None,
+    ):
+        self.storage: Storage = open_storage(storage_url, heartbeat_seconds=heartbeat_seconds, stale_callback=stale_callback)
+        self.only = studies
+        self.idle_exit = idle_exit
+        self.poll_seconds = poll_seconds
+        self.shutdown = threading.Event()
+        self.identity = recording.worker_identity()
+        self.trials_run = 0
+
+    # ---- signals ---------------------------------------------------------------------
+    def install_signal_handlers(self) -> None:
+        def stop(signum, frame):
+            if not self.shutdown.is_set():
+                log.info("received %s: stopping the current trial (it will be queued again) and exiting", signal.Signals(signum).name)
+            self.shutdown.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+
+    # ---- the loop --------------------------------------------------------------------
+    def serve(self) -> int:
+        log.info("worker %s:%d serving %s on %s", self.identity["host"], self.identity["pid"],
+                 ", ".join(self.only) if self.only else "every study", self.storage.display)
+        idle_since = time.monotonic()
+        delay = 1.0
+        while not self.shutdown.is_set():
+            try:
+                ran = self.run_next()
+                delay = 1.0
+            except Exception as exc:
+                if not is_connection_error(exc):
+                    raise
+                log.warning("storage unreachable (%s); retrying in %.0f s", describe_error(exc), delay)
+                self.shutdown.wait(delay)
+                delay = min(delay * 2, 30.0)
+                continue
+            if ran == "done":
+                log.info("every study this worker serves has met its budget; exiting")
+                return 0
+            if ran:
+                idle_since = time.monotonic()
+                continue
+            if self.idle_exit is not None and time.monotonic() - idle_since >= self.idle_exit:
+                log.info("idle for %.0f s; exiting", self.idle_exit)
+                return 0
+            self.shutdown.wait(self.poll_seconds)
+        log.info("worker stopped after %d trials", self.trials_run)
+        return 0
+
+    def candidate_studies(self) -> list[tuple[optuna.study.FrozenStudy, StudySpec]]:
+        out = []
+        for frozen in self.storage.optuna.get_all_studies():
+            if self.only and frozen.study_name not in self.only:
+                continue
+            try:
+                spec = read_spec(frozen)
+            except SpecError as exc:
+                log.warning("skipping study %s: %s", frozen.study_name, exc)
+                continue
+            if spec is None or frozen.user_attrs.get(HALTED_ATTR):
+                continue
+            out.append((frozen, spec))
+        return out
+
+    def run_next(self) -> bool | str:
+        """Run one trial of some study with budget left. True if one ran; 'done' if nothing is left."""
+        candidates = self.candidate_studies()
+        random.shuffle(candidates)  # spread workers over studies
+        all_done = bool(self.only) and len(candidates) == len(self.only)
+        for frozen, spec in candidates:
+            study = self.load(frozen.study_name, spec)
+            self.fail_orphans(study)
+            counts = count_trials(study.get_trials(deepcopy=False))
+            if counts.finished < spec.trials:
+                all_done = False
+            if counts.counted >= spec.trials and counts.waiting == 0:
+                continue
+            trial = self.ask_within_budget(study, spec)
+            if trial is None:
+                continue
+            self.run_trial(study, spec, trial)
+            return True
+        return "done" if all_done else False
+
+    def load(self, name: str, spec: StudySpec) -> optuna.Study:
+        return optuna.load_study(
+            study_name=name,
+            storage=self.storage.optuna,
+            sampler=make_sampler(spec),
+            pruner=make_pruner(spec),
+        )
+
+    def ask_within_budget(self, study: optuna.Study, spec: StudySpec) -> optuna.Trial | None:
+        with self.storage.budget_lock(study.study_name):
+            counts = count_trials(study.get_trials(deepcopy=False))
+            if counts.waiting == 0 and counts.counted >= spec.trials:
+                return None
+            # ask() takes a WAITING trial (a retry) first; those already count toward the budget.
+            trial = study.ask()
+            # Heartbeat and identity at once, so a worker that dies right now is noticed.
+            Heartbeat(self.storage, trial._trial_id, log).beat()
+            trial.set_user_attr("worker", self.identity)
+            return trial
+
+    # ---- one trial -------------------------------------------------------------------
+    def run_trial(self, study: optuna.Study, spec: StudySpec, trial: optuna.Trial) -> None:
+        tlog = TrialLog(log, {"study": study.study_name, "trial": trial.number})
+        from spaces import SpaceError, get_space
+
+        with Heartbeat(self.storage, trial._trial_id, tlog):
+            try:
+                space = get_space(spec.space, spec.narrowing)
+                config = space.suggest(trial, spec.base_config(trial.number))
+            except Exception as exc:  # a broken user space fails this trial, not the worker
+                reason = f"the space raised {type(exc).__name__}: {exc}" if not isinstance(exc, SpaceError) else str(exc)
+                tlog.error("%s", reason)
+                outcome = recording.Outcome(state="fail", reason=reason)
+                with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
+                self.after_trial(study, spec)
+                return
+            trial.set_user_attr("config", config.to_dict())
+            if config.optimizer.name == "sgd":
+                trial.set_user_attr("momentum", config.optimizer.momentum)
+            retry_of = trial.user_attrs.get("retry_of") if hasattr(trial, "user_attrs") else None
+            tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
+            outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog)
+            try:
+                with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording the result", log=tlog)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                tlog.warning("another worker already failed this trial as stale; its retry will run it again")
+                return
+            tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
+            if outcome.state == INTERRUPTED:
+                frozen = study._storage.get_trial(trial._trial_id)
+                with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
+            self.trials_run += 1
+            self.after_trial(study, spec)
+
+    def after_trial(self, study: optuna.Study, spec: StudySpec) -> None:
+        """Halt a study whose last `max_failures` trials all failed: it would spin forever."""
+        finished = [
+            t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
+            if t.user_attrs.get("outcome") != INTERRUPTED
+        ]
+        finished.sort(key=lambda t: t.datetime_complete or t.datetime_start)
+        last = finished[-spec.max_failures :]
+        if len(last) == spec.max_failures and all(t.state == TrialState.FAIL for t in last):
+            reason = f"the last {spec.max_failures} trials failed (latest: {last[-1].user_attrs.get('fail_reason', 'unknown')})"
+            study.set_user_attr(HALTED_ATTR, reason)
+            log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
+
+    def fail_orphans(self, study: optuna.Study) -> None:
+        """Fail and requeue RUNNING trials whose worker is gone (stale heartbeat, or dead pid here)."""
+        optuna.storages.fail_stale_trials(study)
+        host = self.identity["host"]
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            who = t.user_attrs.get("worker")
+            if not who or who.get("host") != host or _alive(who):
+                continue
+            try:
+                if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
+                    continue
+            except optuna.exceptions.UpdateFinishedTrialError:
+                continue
+            if recording.requeue(study, t, "its worker process died"):
+                log.warning("[study=%s trial=%d] worker pid %s died: failed and queued again", study.study_name, t.number, who.get("pid"))
+
+
+def _alive(who: dict) -> bool:
+    try:
+        proc = psutil.Process(int(who["pid"]))
+        return abs(proc.create_time() - float(who.get("started", 0))) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
+        return False
+
+
+def _summary(config) -> str:
+    m, o, a = config.model, config.optimizer, config.augment
+    return (
+        f"{m.backbone} bn={m.batch_norm} dropout={m.dropout:.2f} aug={a.policy} "
+        f"{o.name} lr={o.learning_rate:.2e}" + (f" momentum={o.momentum:.4f}" if o.name == "sgd" else "")
+        + f" batch={config.training.batch_size}"
+    )
+
+
+def main(storage_url: str | None, studies: list[str] | None, idle_exit: float | None, heartbeat: int | None = None) -> int:
+    worker = Worker(storage_url, studies=studies, idle_exit=idle_exit, heartbeat_seconds=heartbeat)
+    worker.install_signal_handlers()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    return worker.serve()

@@ -1,0 +1,284 @@
+"""Train one configuration and measure it honestly.
+
+`train()` knows nothing of Optuna: it reports each epoch through a `Reporter` and asks it
+whether to stop, so the same loop runs standalone (`hpsearch train`), under a study's trial
+(pruning, graceful shutdown) or under a test double.
+
+Errors are measured in inference mode (no dropout, no augmentation) on a fixed sample of the
+training split, on train-dev and on dev, each epoch: Keras's logged training accuracy is taken
+with dropout and augmentation on, and is not the training error of a bias/variance analysis.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Protocol
+
+import keras
+import numpy as np
+
+from trainers.augment import label_mixing_layer
+from trainers.config import TrainConfig
+from trainers.data import Splits, load_splits, pipeline
+from trainers.model import BuiltModel, build_model, set_backbone_trainable
+
+EVAL_BATCH = 256
+
+# Our tf.data pipelines shuffle themselves; Keras warns that fit's shuffle flag is then ignored.
+warnings.filterwarnings("ignore", message=".*shuffle=True. was passed.*")
+
+
+class Reporter(Protocol):
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        """Called after every epoch (numbered from 1) with that epoch's metrics."""
+
+    def should_stop(self) -> bool:
+        """Asked after every report: True ends training now (pruning, shutdown)."""
+
+
+class _NoReporter:
+    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        pass
+
+    def should_stop(self) -> bool:
+        return False
+
+
+NO_REPORTER: Reporter = _NoReporter()
+
+# Why a run ended.
+COMPLETED = "completed"
+STOPPED = "stopped by reporter"
+EARLY_STOPPING = "early stopping"
+NAN_LOSS = "nan loss"
+
+
+@dataclass
+class TrainResult:
+    epochs_run: int
+    stop_reason: str
+    history: list[dict[str, float]]
+    metrics: dict[str, float]  # final: errors per split, accuracies, latency, size
+    params: int
+    seconds: float
+    model: Any = field(default=None, repr=False)  # the trained keras.Model (not serialised)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run,
+            "stop_reason": self.stop_reason,
+            "history": self.history,
+            "metrics": self.metrics,
+            "params": self.params,
+            "seconds": self.seconds,
+        }
+
+
+def accelerator_present() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def _switch(value: str) -> bool:
+    return value == "on" or (value == "auto" and accelerator_present())
+
+
+def train(
+    config: TrainConfig,
+    data: Splits | None = None,
+    reporter: Reporter = NO_REPORTER,
+    *,
+    measure_latency: bool = True,
+) -> TrainResult:
+    """Train `config` on `data` (loaded from `config.data` when None) and return what was measured."""
+    started = time.perf_counter()
+    data = data if data is not None else load_splits(config.data)
+    keras.utils.set_random_seed(config.training.seed)
+    mixed = _switch(config.training.mixed_precision)
+    keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+    try:
+        built = build_model(config, data.image_shape, data.num_classes)
+        loop = _Loop(config, data, built, reporter, jit=_switch(config.training.xla))
+        loop.run()
+        metrics = dict(loop.history[-1]) if loop.history else {}
+        for key in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
+            metrics.pop(key, None)
+        metrics.update(_size(built.model))
+        if loop.stop_reason in (COMPLETED, EARLY_STOPPING):
+            test = loop.evaluate(loop.test_ds)
+            metrics["test_error"] = 1.0 - test
+            metrics["test_accuracy"] = test
+            if measure_latency:
+                metrics.update(measure_latency_ms(built.model, data.image_shape, config.training.batch_size))
+        return TrainResult(
+            epochs_run=len(loop.history),
+            stop_reason=loop.stop_reason,
+            history=loop.history,
+            metrics=metrics,
+            params=int(built.model.count_params()),
+            seconds=time.perf_counter() - started,
+            model=built.model,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+
+
+class _Loop:
+    """The phases of one run (head only, then fine-tuning) and the per-epoch measurements."""
+
+    def __init__(self, config: TrainConfig, data: Splits, built: BuiltModel, reporter: Reporter, jit: bool):
+        self.config, self.data, self.built, self.reporter, self.jit = config, data, built, reporter, jit
+        t = config.training
+        n = data.num_classes
+        mixing = label_mixing_layer(config.augment, t.seed)
+        self.train_ds = pipeline(data.train, n, t.batch_size, training=True, seed=t.seed, batch_transform=mixing)
+        self.train_eval_ds = pipeline(data.train, n, EVAL_BATCH, limit=t.train_eval_examples)
+        self.train_dev_ds = pipeline(data.train_dev, n, EVAL_BATCH) if len(data.train_dev) else None
+        self.dev_ds = pipeline(data.dev, n, EVAL_BATCH)
+        self.test_ds = pipeline(data.test, n, EVAL_BATCH)
+        self.steps_per_epoch = max(1, math.ceil(len(data.train) / t.batch_size))
+        self.history: list[dict[str, float]] = []
+        self.stop_reason = COMPLETED
+        self._best_dev_error = math.inf
+        self._epochs_since_best = 0
+
+    def phases(self) -> list[tuple[int, float, float]]:
+        """(epochs, learning rate, backbone fraction trainable) for each phase."""
+        epochs = self.config.training.epochs
+        lr = self.config.optimizer.learning_rate
+        if not self.config.pretrained:
+            return [(epochs, lr, 0.0)]
+        tr = self.config.transfer
+        frozen = min(epochs, int(round(tr.frozen_epochs * epochs)))
+        phases = []
+        if frozen:
+            phases.append((frozen, lr, 0.0))
+        if epochs - frozen:
+            # With no frozen phase the fine-tuned layers train from the start at the lower rate.
+            phases.append((epochs - frozen, lr * tr.fine_tune_lr_ratio, tr.fine_tune_fraction))
+        return phases
+
+    def run(self) -> None:
+        done = 0
+        for epochs, lr, fraction in self.phases():
+            set_backbone_trainable(self.built, fraction)
+            self.built.model.compile(
+                optimizer=self._optimizer(lr, epochs),
+                loss=keras.losses.CategoricalCrossentropy(),
+                metrics=["accuracy"],
+                jit_compile=self.jit,
+            )
+            self.built.model.fit(
+                self.train_ds,
+                epochs=done + epochs,
+                initial_epoch=done,
+                verbose=0,
+                callbacks=[_EpochEnd(self)],
+            )
+            done += epochs
+            if self.stop_reason != COMPLETED or len(self.history) < done:
+                break
+
+    def _optimizer(self, lr: float, epochs: int):
+        opt = self.config.optimizer
+        steps = max(1, epochs * self.steps_per_epoch)
+        schedule: Any = lr
+        if opt.lr_decay == "cosine":
+            schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
+        elif opt.lr_decay == "exponential":
+            schedule = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=opt.decay_rate)
+        elif opt.lr_decay == "inverse_time":
+            schedule = keras.optimizers.schedules.InverseTimeDecay(
+                lr, decay_steps=self.steps_per_epoch, decay_rate=opt.decay_rate
+            )
+        decay = opt.weight_decay or None
+        if opt.name == "sgd":
+            return keras.optimizers.SGD(learning_rate=schedule, momentum=opt.momentum, weight_decay=decay)
+        return keras.optimizers.Adam(
+            learning_rate=schedule, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon, weight_decay=decay
+        )
+
+    def evaluate(self, ds) -> float:
+        """Accuracy in inference mode (evaluate runs the model with training=False)."""
+        return float(self.built.model.evaluate(ds, verbose=0, return_dict=True)["accuracy"])
+
+    def end_epoch(self, epoch: int, logs: Mapping[str, Any], seconds: float) -> bool:
+        """Measure, report, decide; True means stop."""
+        loss = float(logs.get("loss", math.nan))
+        metrics = {
+            "loss": loss,
+            "accuracy": float(logs.get("accuracy", math.nan)),
+            "learning_rate": float(keras.ops.convert_to_numpy(self.built.model.optimizer.learning_rate)),
+            "epoch_seconds": seconds,
+        }
+        if not math.isfinite(loss):
+            self.history.append(metrics)
+            self.stop_reason = NAN_LOSS
+            self.reporter.report(epoch, metrics)
+            return True
+        metrics["train_error"] = 1.0 - self.evaluate(self.train_eval_ds)
+        if self.train_dev_ds is not None:
+            metrics["train_dev_error"] = 1.0 - self.evaluate(self.train_dev_ds)
+        dev = self.evaluate(self.dev_ds)
+        metrics["dev_error"] = 1.0 - dev
+        metrics["dev_accuracy"] = dev
+        metrics["epoch_seconds"] = seconds
+        self.history.append(metrics)
+        self.reporter.report(epoch, metrics)
+        if self.reporter.should_stop():
+            self.stop_reason = STOPPED
+            return True
+        patience = self.config.training.early_stopping_patience
+        if metrics["dev_error"] < self._best_dev_error - 1e-9:
+            self._best_dev_error, self._epochs_since_best = metrics["dev_error"], 0
+        else:
+            self._epochs_since_best += 1
+            if patience and self._epochs_since_best >= patience:
+                self.stop_reason = EARLY_STOPPING
+                return True
+        return False
+
+
+class _EpochEnd(keras.callbacks.Callback):
+    """Only epoch-level hooks: a per-batch hook would make Keras sync every step."""
+
+    def __init__(self, loop: _Loop):
+        super().__init__()
+        self.loop = loop
+        self._t0 = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t0 = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self._t0
+        if self.loop.end_epoch(epoch + 1, logs or {}, seconds):
+            self.model.stop_training = True
+
+
+def _size(model: keras.Model) -> dict[str, float]:
+    nbytes = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
+    return {"params": float(model.count_params()), "model_mb": nbytes / 2**20}
+
+
+def measure_latency_ms(model: keras.Model, image_shape, batch_size: int, repeats: int = 15) -> dict[str, float]:
+    """Median inference latency at batch 1 and at the training batch size, after warm-up."""
+    import tensorflow as tf
+
+    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    out = {}
+    for key, batch in (("latency_ms", 1), ("latency_ms_batch", batch_size)):
+        x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, *image_shape)).astype("float32"))
+        for _ in range(3):
+            infer(x).numpy()
+        times = []
+        for _ in range(repeats if batch == 1 else max(3, repeats // 3)):
+            t0 = time.perf_counter()
+            infer(x).numpy()
+            times.append((time.perf_counter() - t0) * 1000.0)
+        out[key] = float(np.median(times))
+    return out
