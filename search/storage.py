@@ -83,6 +83,9 @@ def normalize_url(url: str) -> str:
         parsed = make_url(bare)
     except ArgumentError:
         raise StorageError(f"malformed storage URL {mask_url(url)!r}") from None
+    if parsed.drivername == "postgresql":
+        # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2.
+        parsed = parsed.set(drivername="postgresql+psycopg2")
     if password:
         _SECRETS.add(password)
         _SECRETS.add(urllib.parse.quote(password, safe=""))

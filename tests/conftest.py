@@ -1,0 +1,159 @@
+"""Shared fixtures: one per real component (a throwaway PostgreSQL cluster, the digits data, the CLI)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.dirname(sys.executable)
+HPSEARCH = os.path.join(VENV_BIN, "hpsearch")
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pg_bin(name: str) -> str:
+    found = shutil.which(name)
+    if found:
+        return found
+    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
+    if not candidates:
+        pytest.fail("PostgreSQL server binaries not found: `make test` installs them (apt-get install postgresql)")
+    return candidates[-1]
+
+
+@dataclass
+class PostgresCluster:
+    """A real PostgreSQL server in a temp dir, on a free loopback port, with a password user."""
+
+    datadir: str
+    port: int
+    user: str = "hpsearch"
+    password: str = "s3cr{et}@p:ss%w/rd"  # every character that breaks naive URL handling
+    _proc: subprocess.Popen | None = None
+
+    def url(self, db: str = "postgres", raw_password: bool = False) -> str:
+        import urllib.parse
+
+        pw = self.password if raw_password else urllib.parse.quote(self.password, safe="")
+        return f"postgresql://{self.user}:{pw}@127.0.0.1:{self.port}/{db}"
+
+    def _run_as_owner(self, args: list[str], **kw) -> subprocess.CompletedProcess:
+        return subprocess.run(args, check=True, capture_output=True, text=True, preexec_fn=_drop_to_nobody, **kw)
+
+    def start(self) -> None:
+        log = open(os.path.join(self.datadir, "..", "server.log"), "a")
+        self._proc = subprocess.Popen(
+            [pg_bin("postgres"), "-D", self.datadir, "-p", str(self.port), "-k", self.datadir,
+             "-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "max_connections=300",
+             "-c", "shared_buffers=64MB"],
+            stdout=log, stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody,
+        )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            ok = subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True)
+            if ok.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise RuntimeError("PostgreSQL did not start; see server.log")
+
+    def stop(self) -> None:
+        if self._proc and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGINT)  # fast shutdown
+            self._proc.wait(30)
+        self._proc = None
+
+    def create_database(self, name: str) -> str:
+        import psycopg2
+
+        conn = psycopg2.connect(host="127.0.0.1", port=self.port, user=self.user, password=self.password, dbname="postgres")
+        conn.autocommit = True
+        with conn.cursor() as cur:
+            cur.execute(f'CREATE DATABASE "{name}"')
+        conn.close()
+        return self.url(name)
+
+
+def _drop_to_nobody() -> None:
+    """PostgreSQL refuses to run as root; CI runs as root."""
+    if os.geteuid() == 0:
+        import pwd
+
+        nobody = pwd.getpwnam("nobody")
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    root = tempfile.mkdtemp(prefix="hpsearch-pg-")
+    os.chmod(root, 0o777)
+    datadir = os.path.join(root, "data")
+    cluster = PostgresCluster(datadir=datadir, port=free_port())
+    pwfile = os.path.join(root, "pw")
+    with open(pwfile, "w") as f:
+        f.write(cluster.password)
+    os.chmod(pwfile, 0o644)
+    subprocess.run(
+        [pg_bin("initdb"), "-D", datadir, "-U", cluster.user, "--pwfile", pwfile, "-A", "scram-sha-256", "--no-sync"],
+        check=True, capture_output=True, preexec_fn=_drop_to_nobody,
+    )
+    cluster.start()
+    yield cluster
+    cluster.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+_db_counter = [0]
+
+
+@pytest.fixture
+def pg_url(postgres, request) -> str:
+    """A fresh database on the throwaway cluster for one test."""
+    _db_counter[0] += 1
+    return postgres.create_database(f"t{_db_counter[0]}_{os.getpid()}")
+
+
+@pytest.fixture
+def journal_url(tmp_path) -> str:
+    return f"journal:{tmp_path / 'studies.journal'}"
+
+
+def cli_env(storage: str | None = None, **extra) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "HPSEARCH_STORAGE"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [REPO, env.get("PYTHONPATH")]))
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env["HPSEARCH_HEARTBEAT"] = "1"
+    if storage:
+        env["HPSEARCH_STORAGE"] = storage
+    env.update(extra)
+    return env
+
+
+def run_cli(*args: str, storage: str | None = None, timeout: float = 300, check: bool = False, **env) -> subprocess.CompletedProcess:
+    """Run the installed `hpsearch` console command, as a user would."""
+    proc = subprocess.run([HPSEARCH, *args], env=cli_env(storage, **env), capture_output=True, text=True, timeout=timeout, cwd=REPO)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"hpsearch {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def start_worker(storage: str, *args: str, log_path: str | None = None, **env) -> subprocess.Popen:
+    out = open(log_path, "w") if log_path else subprocess.DEVNULL
+    return subprocess.Popen([HPSEARCH, "worker", *args], env=cli_env(storage, **env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
