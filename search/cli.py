@@ -229,6 +229,42 @@ def dashboard(ctx, host, port):
     serve(_storage(ctx), host, port)
 
 
+# ---- report / diagnose -----------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="How many of the best trials to decompose.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.pass_context
+def report(ctx, name, top, fmt):
+    """The dashboard's error analysis in the terminal: best trials, study summary, where to look next."""
+    from search import report as analysis
+    from search import studies
+
+    result = analysis.analyse(studies.load(_storage(ctx), name), top=top)
+    if fmt == "json":
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        analysis.print_report(result)
+
+
+@cli.command()
+@click.option("--human-error", type=float, default=0.0, show_default=True, help="Human-level error (a fraction), the proxy for Bayes error.")
+@click.option("--train-error", type=float, required=True, help="Error on the training set, in inference mode (a fraction).")
+@click.option("--train-dev-error", type=float, help="Error on train-dev (held out from the training distribution); optional.")
+@click.option("--dev-error", type=float, required=True, help="Error on dev (the target distribution).")
+@click.option("--test-error", type=float, help="Error on test; optional (measures dev overfitting).")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def diagnose(human_error, train_error, train_dev_error, dev_error, test_error, fmt):
+    """Analyse any error rates you bring: avoidable bias, variance, data mismatch, dev overfitting."""
+    from search.report import diagnose_numbers, print_diagnosis
+
+    result = diagnose_numbers(human_error, train_error, dev_error, train_dev_error, test_error)
+    if fmt == "json":
+        click.echo(json.dumps(result, indent=2))
+    else:
+        print_diagnosis(result)
+
+
 def main() -> None:
     """Console entry point: run the CLI; expected errors become one line and exit code 2."""
     from search.errors import run_cli

@@ -98,22 +98,34 @@ def _finite(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
 
 
-def diagnose_trial(spec, metrics: Mapping[str, float], history: Sequence[Mapping[str, float]]) -> dict[str, Any]:
-    """The decomposition attrs of one trial, from its final (or last-epoch) errors; {} if unmeasured."""
+def measured(human_error: float, metrics: Mapping[str, Any]) -> Decomposition | None:
+    """The decomposition of one trial's final (or last-epoch) errors (or its user attrs); None if unmeasured."""
     train, dev = _finite(metrics.get("train_error")), _finite(metrics.get("dev_error"))
     if train is None or dev is None:
-        return {}
-    d = decompose(
-        spec.human_error,
+        return None
+    return decompose(
+        human_error,
         train,
         dev,
         _finite(metrics.get("train_dev_error")),
         _finite(metrics.get("test_error")),
     )
+
+
+def diagnose_trial(spec, metrics: Mapping[str, float], history: Sequence[Mapping[str, float]] = ()) -> dict[str, Any]:
+    """The decomposition attrs of one trial, from its final (or last-epoch) errors; {} if unmeasured."""
+    return trial_attrs(measured(spec.human_error, metrics))
+
+
+def trial_attrs(d: Decomposition | None) -> dict[str, Any]:
+    """The user attrs a decomposition leaves on a trial; {} for none."""
+    if d is None:
+        return {}
     return {
         "avoidable_bias": d.avoidable_bias,
         "variance": d.variance,
         "data_mismatch": d.data_mismatch,
         "dev_overfitting": d.dev_overfitting,
         "dominant_problem": d.dominant,
+        "below_human_level": d.below_human,
     }

@@ -6,6 +6,7 @@ trials), so `optuna`, the dashboard and `hpsearch status/export/report` all read
 
 from __future__ import annotations
 
+import logging
 import math
 import socket
 from typing import Any, Mapping
@@ -30,6 +31,8 @@ FINAL_KEYS = (
     "model_mb",
 )
 MAX_RETRIES = 3
+
+log = logging.getLogger("hpsearch.recording")
 
 
 def clean(value: Any) -> Any:
@@ -84,18 +87,23 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
     attrs["epochs_run"] = len(outcome.history)
     attrs["curves"] = {k: [m.get(k) for m in outcome.history] for k in CURVE_KEYS if any(k in m for m in outcome.history)}
     attrs["human_error"] = spec.human_error
+    constraints: dict[str, float] = {}
     if spec.limits and outcome.state == COMPLETE:
         constraints = constraint_values(spec, metrics)
-        # Optuna's own constraint (drives the samplers and best_trial) ...
-        trial.set_constraint(list(constraints.values()))
-        # ... mirrored where the dashboard and our tools read it.
+        # Optuna's own constraints, one per limit (they drive the samplers and best_trial) ...
+        for name, value in constraints.items():
+            trial.set_constraint(name, value)
+        # ... mirrored where the dashboard (which reads only the legacy list) and our tools read them.
         attrs["constraints"] = constraints
         attrs["feasible"] = all(v <= 0 for v in constraints.values())
-    from search.diagnostics import diagnose_trial  # the error analysis (bias, variance, mismatch)
+    from search.diagnostics import measured, trial_attrs  # the error analysis (bias, variance, mismatch)
 
-    attrs.update(diagnose_trial(spec, metrics, outcome.history))
+    decomposition = measured(spec.human_error, metrics)
+    attrs.update(trial_attrs(decomposition))
     for key, value in attrs.items():
         trial.set_user_attr(key, clean(value))
+    # The note needs the live trial: write it before tell().
+    save_trial_note(trial, spec, outcome, decomposition, attrs["curves"], constraints)
 
     if outcome.state == COMPLETE:
         study.tell(trial, objective_values(spec, metrics, outcome))
@@ -103,6 +111,30 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
         study.tell(trial, state=TrialState.PRUNED)
     else:
         study.tell(trial, state=TrialState.FAIL)
+
+
+def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, decomposition, curves, constraints) -> None:
+    """The trial's markdown note in optuna-dashboard; a note that cannot be built never loses the result."""
+    from search import advice
+
+    try:
+        body = advice.trial_note(
+            trial.number,
+            outcome.state,
+            decomposition=decomposition,
+            config=trial.user_attrs.get("config"),
+            curves=curves,
+            constraints=constraints,
+            limits=spec.limits,
+            reason=outcome.reason,
+            epochs_run=len(outcome.history),
+        )
+    except Exception as exc:  # a bug in the advice must not fail the trial
+        log.warning("[trial=%d] could not write its note: %s: %s", trial.number, type(exc).__name__, exc)
+        return
+    from optuna_dashboard import save_note
+
+    save_note(trial, body)
 
 
 def objective_values(spec: StudySpec, metrics: Mapping[str, float], outcome: Outcome) -> list[float]:

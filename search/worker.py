@@ -229,7 +229,7 @@ class Worker:
             self.after_trial(study, spec)
 
     def after_trial(self, study: optuna.Study, spec: StudySpec) -> None:
-        """Halt a study whose last `max_failures` trials all failed: it would spin forever."""
+        """Halt a study whose last `max_failures` trials all failed; refresh the dashboard's figures."""
         finished = [
             t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
             if t.user_attrs.get("outcome") != INTERRUPTED
@@ -240,6 +240,9 @@ class Worker:
             reason = f"the last {spec.max_failures} trials failed (latest: {last[-1].user_attrs.get('fail_reason', 'unknown')})"
             study.set_user_attr(HALTED_ATTR, reason)
             log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
+        from search import figures  # refresh() never raises: a figure must not fail a worker
+
+        figures.refresh(study, spec, lock=lambda: self.storage.budget_lock(f"{study.study_name}:figures"))
 
     def fail_orphans(self, study: optuna.Study) -> None:
         """Fail and requeue RUNNING trials whose worker is gone (stale heartbeat, or dead pid here)."""

@@ -242,8 +242,9 @@ def _check_value(f: dataclasses.Field, value: Any, where: str) -> Any:
         if default is None:
             return None
         raise ConfigError(f"{where} may not be empty")
-    if isinstance(default, bool) or isinstance(value, bool):
-        raise ConfigError(f"{where} must be a {type(default).__name__}, got {value!r}")
+    if isinstance(value, bool):
+        kind = {int: "an integer", float: "a number", str: "a string"}.get(type(default), "a value")
+        raise ConfigError(f"{where} must be {kind}, got {value!r}")
     if isinstance(default, float):
         if not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")

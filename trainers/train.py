@@ -215,7 +215,10 @@ class _Loop:
             "learning_rate": float(keras.ops.convert_to_numpy(self.built.model.optimizer.learning_rate)),
             "epoch_seconds": seconds,
         }
-        if not math.isfinite(loss):
+        # Keras clips probabilities inside the cross-entropy, so diverged (NaN) weights can still
+        # show a finite loss: check the weights too.
+        if not math.isfinite(loss) or not _weights_finite(self.built.model):
+            metrics["loss"] = math.nan
             self.history.append(metrics)
             self.stop_reason = NAN_LOSS
             self.reporter.report(epoch, metrics)
@@ -258,6 +261,10 @@ class _EpochEnd(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._t0
         if self.loop.end_epoch(epoch + 1, logs or {}, seconds):
             self.model.stop_training = True
+
+
+def _weights_finite(model: keras.Model) -> bool:
+    return all(bool(keras.ops.all(keras.ops.isfinite(w))) for w in model.trainable_weights)
 
 
 def _size(model: keras.Model) -> dict[str, float]:

@@ -1,0 +1,91 @@
+"""Test doubles of the trainer protocol: `trainer(config, data, reporter) -> result` with `.to_dict()`.
+
+A study names one with the hidden `--trainer tests.doubles:NAME`; the trial process imports it
+(the tests put the repo on PYTHONPATH). No TensorFlow, no data: a trial takes a fraction of a
+second, and its numbers follow from the sampled configuration, so tests know what to expect.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+@dataclass
+class DoubleResult:
+    epochs_run: int
+    stop_reason: str
+    history: list[dict[str, float]]
+    metrics: dict[str, float]
+    params: int
+    seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "epochs_run": self.epochs_run,
+            "stop_reason": self.stop_reason,
+            "history": self.history,
+            "metrics": self.metrics,
+            "params": self.params,
+            "seconds": self.seconds,
+        }
+
+
+def size_of(config) -> float:
+    """0 for the space's narrowest small CNN (width 16), 1 for its widest (width 128)."""
+    return min(1.0, max(0.0, math.log(config.model.width / 16) / math.log(8)))
+
+
+def _run(config, reporter, errors: Callable[[float], dict[str, float]], final: dict[str, float]) -> DoubleResult:
+    """Report each epoch (errors fall toward their final values), stop when told, then finish."""
+    started = time.perf_counter()
+    epochs = config.training.epochs
+    history: list[dict[str, float]] = []
+    for epoch in range(1, epochs + 1):
+        m = errors(epoch / epochs)
+        m.update(dev_accuracy=1.0 - m["dev_error"], loss=m["train_error"] * 3, accuracy=1.0 - m["train_error"] * 1.2)
+        history.append(m)
+        reporter.report(epoch, m)
+        if reporter.should_stop():
+            return DoubleResult(epoch, "stopped by reporter", history, dict(m), int(final["params"]), time.perf_counter() - started)
+    metrics = {**history[-1], **final}
+    metrics["test_accuracy"] = 1.0 - metrics["test_error"]
+    for key in ("loss", "accuracy"):
+        metrics.pop(key)
+    return DoubleResult(epochs, "completed", history, metrics, int(final["params"]), time.perf_counter() - started)
+
+
+def sized(config, data, reporter) -> DoubleResult:
+    """Wider small CNNs are more accurate and slower: the most accurate trials break a latency limit.
+
+    Final errors: train 0.02 + 0.08 (1 - s) + 0.05 dropout, train-dev +0.02, dev +0.01, test +0.005
+    (s = size_of), so dev accuracy runs 0.87 (width 16) .. 0.95 (width 128, no dropout); latency is
+    width / 8 ms (2 .. 16), parameters 1,000 x width. At equal width, more dropout is dominated.
+    """
+    s = size_of(config)
+    train = 0.02 + 0.08 * (1 - s) + 0.05 * config.model.dropout
+
+    def errors(progress: float) -> dict[str, float]:
+        extra = 0.3 * (1 - progress)  # still learning early on
+        return {"train_error": train + extra, "train_dev_error": train + 0.02 + extra, "dev_error": train + 0.03 + extra}
+
+    width = config.model.width
+    final = {"test_error": train + 0.035, "latency_ms": width / 8, "latency_ms_batch": width / 2,
+             "params": 1000.0 * width, "model_mb": 4000.0 * width / 2**20}
+    return _run(config, reporter, errors, final)
+
+
+def overfitting(config, data, reporter) -> DoubleResult:
+    """High variance that dropout reduces: train 0.01, train-dev 0.01 + 0.12 (1 - 2 dropout), dev +0.005."""
+    dropout = config.model.dropout
+    variance = 0.12 * max(0.0, 1 - 2 * dropout)
+
+    def errors(progress: float) -> dict[str, float]:
+        extra = 0.2 * (1 - progress)
+        return {"train_error": 0.01 + extra, "train_dev_error": 0.01 + variance + extra, "dev_error": 0.015 + variance + extra}
+
+    final = {"test_error": 0.02 + variance, "latency_ms": 1.0, "latency_ms_batch": 4.0, "params": 5000.0, "model_mb": 0.02}
+    return _run(config, reporter, errors, final)

@@ -1,0 +1,78 @@
+"""The terminal twins of the dashboard: `hpsearch diagnose` (any numbers) and `hpsearch report NAME` (a study)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_cli
+
+
+def test_diagnose_prints_the_table_the_problem_and_next_steps():
+    out = run_cli("diagnose", "--human-error", "0.01", "--train-error", "0.03", "--train-dev-error", "0.091",
+                  "--dev-error", "0.10", "--test-error", "0.105", check=True).stdout
+    for text in ("human-level", "avoidable bias", "+2.0", "variance", "+6.1", "data mismatch", "+0.9",
+                 "dev overfitting", "+0.5", "Dominant problem: variance (6.1 points)", "more training data"):
+        assert text in out, text
+
+
+def test_diagnose_json_without_train_dev():
+    out = run_cli("diagnose", "--human-error", "0.01", "--train-error", "0.02", "--dev-error", "0.09",
+                  "--format", "json", check=True).stdout
+    result = json.loads(out)
+    assert result["variance"] == pytest.approx(0.07)  # dev - train when there is no train-dev
+    assert result["data_mismatch"] is None and result["dev_overfitting"] is None
+    assert result["dominant"] == "variance"
+    assert result["next_steps"]
+
+
+def test_diagnose_says_when_training_is_below_human_level():
+    result = json.loads(run_cli("diagnose", "--human-error", "0.05", "--train-error", "0.02", "--train-dev-error", "0.022",
+                                "--dev-error", "0.025", "--format", "json", check=True).stdout)
+    assert result["avoidable_bias"] == pytest.approx(-0.03)
+    assert result["below_human"] and result["dominant"] == "none"
+    assert "below human-level" in result["verdict"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("--train-error", "5", "--dev-error", "0.1"), "train error is an error rate in [0, 1], got 5 (it looks like a percentage: use 0.05)"),
+        (("--human-error", "1.5", "--train-error", "0.02", "--dev-error", "0.1"), "use 0.015"),
+        (("--train-error", "0.02",), "Missing option '--dev-error'"),
+        (("--train-error", "abc", "--dev-error", "0.1"), "'abc' is not a valid float"),
+    ],
+)
+def test_diagnose_errors_are_one_line_and_non_zero(args, message):
+    proc = run_cli("diagnose", *args)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hpsearch: error: ")
+    assert message in lines[0]
+
+
+def test_report_of_a_study(journal_url):
+    # A fast study: the test-double trainer has high variance that dropout reduces.
+    run_cli("launch", "ovf", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
+            "--human-error", "0.005", "--trainer", "tests.doubles:overfitting", "--workers", "1",
+            storage=journal_url, check=True, timeout=120)
+    out = run_cli("report", "ovf", storage=journal_url, check=True).stdout
+    for text in ("error decomposition of the best trials of ovf", "dev_accuracy", "train-dev", "variance",
+                 "Summary", "6 trials measured (6 complete, 0 pruned)", "Where to look next", "Best trial"):
+        assert text in out, text
+    result = json.loads(run_cli("report", "ovf", "--format", "json", "--top", "3", storage=journal_url, check=True).stdout)
+    assert len(result["best"]) == 3
+    assert result["best"][0]["dev_error"] <= result["best"][1]["dev_error"] <= result["best"][2]["dev_error"]
+    # The double's variance is 0.12 (1 - 2 dropout): it dominates every trial with dropout < ~0.46.
+    assert result["dominant_problem"] in ("variance", "none")
+    if result["dominant_problem"] == "variance":
+        assert result["narrowing"]["dropout"]["low"] >= 0.2
+        assert any("regularization" in s for s in result["next_steps"])
+
+
+def test_report_of_a_missing_study_is_one_line(journal_url):
+    proc = run_cli("report", "nosuch", storage=journal_url)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["hpsearch: error: no study named 'nosuch'; this storage has no studies"]

@@ -1,0 +1,110 @@
+"""The trainer on real Keras: accuracy on digits, the reporter protocol, NaN, saving."""
+
+import math
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from trainers.config import TrainConfig
+from trainers.data import load_splits
+from trainers.train import COMPLETED, NAN_LOSS, STOPPED, train
+
+
+class Recorder:
+    def __init__(self, stop_after=None):
+        self.epochs, self.metrics, self.stop_after = [], [], stop_after
+
+    def report(self, epoch, metrics):
+        self.epochs.append(epoch)
+        self.metrics.append(dict(metrics))
+
+    def should_stop(self):
+        return self.stop_after is not None and self.epochs[-1] >= self.stop_after
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_splits(TrainConfig().data)
+
+
+SMALL = TrainConfig().replace(
+    model={"backbone": "small_cnn", "depth": 2, "width": 32, "batch_norm": "after", "dropout": 0.1},
+    optimizer={"name": "adam", "learning_rate": 3e-3},
+    training={"epochs": 6, "batch_size": 32},
+)
+
+
+def test_small_cnn_reaches_95_percent_dev_accuracy_on_digits(digits):
+    rec = Recorder()
+    result = train(SMALL, digits, rec)
+    assert result.stop_reason == COMPLETED and result.epochs_run == 6
+    assert result.metrics["dev_accuracy"] >= 0.95, result.metrics
+    # every epoch reports inference-mode errors on train, train-dev and dev
+    assert rec.epochs == [1, 2, 3, 4, 5, 6]
+    for m in rec.metrics:
+        assert {"loss", "accuracy", "train_error", "train_dev_error", "dev_error", "dev_accuracy"} <= set(m)
+        assert 0.0 <= m["train_error"] <= 1.0
+    assert rec.metrics[-1]["dev_error"] < rec.metrics[0]["dev_error"]
+    # and the end of the run is measured
+    for key in ("test_error", "latency_ms", "latency_ms_batch", "params", "model_mb"):
+        assert key in result.metrics and result.metrics[key] >= 0
+    assert result.params == result.metrics["params"] == 66_986
+
+
+def test_a_reporter_that_asks_to_stop_after_epoch_2_stops_after_epoch_2(digits):
+    rec = Recorder(stop_after=2)
+    result = train(SMALL, digits, rec)
+    assert rec.epochs == [1, 2]
+    assert result.epochs_run == 2 and result.stop_reason == STOPPED
+
+
+def test_inference_mode_errors_ignore_dropout(digits):
+    # Heavy dropout makes the training-mode accuracy Keras logs much worse than inference mode.
+    config = SMALL.replace(model={"dropout": 0.85, "head_units": 64}, training={"epochs": 4})
+    rec = Recorder()
+    train(config, digits, rec, measure_latency=False)
+    last = rec.metrics[-1]
+    assert 1.0 - last["train_error"] > last["accuracy"]
+
+
+def test_nan_loss_stops_the_run_with_that_reason(digits):
+    import copy
+
+    poisoned = copy.deepcopy(digits)
+    poisoned.train.images[5] = 3e38  # overflowing pixels poison the loss of their batch
+    rec = Recorder()
+    result = train(SMALL.replace(training={"epochs": 8}), poisoned, rec, measure_latency=False)
+    assert result.stop_reason == NAN_LOSS
+    assert not math.isfinite(rec.metrics[-1]["loss"])
+    assert result.epochs_run == 1
+
+
+def test_saved_model_loads_with_keras_alone_and_predicts(digits, tmp_path):
+    config = SMALL.replace(augment={"policy": "flip_crop"}, training={"epochs": 1})
+    result = train(config, digits, measure_latency=False)
+    path = str(tmp_path / "model.keras")
+    result.model.save(path)
+    loaded = keras.models.load_model(path)
+    x = digits.test.images[:16]
+    assert np.allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_transfer_learning_freezes_then_fine_tunes(digits):
+    config = TrainConfig().replace(
+        model={"backbone": "mobilenet_v2", "weights": "none", "dropout": 0.1},
+        transfer={"frozen_epochs": 0.5, "fine_tune_fraction": 0.2, "fine_tune_lr_ratio": 0.1},
+        optimizer={"name": "adam", "learning_rate": 1e-3},
+        training={"epochs": 2, "batch_size": 64},
+        data={"max_train_examples": 256},
+    )
+    rec = Recorder()
+    result = train(config, digits, rec, measure_latency=False)
+    assert result.epochs_run == 2
+    lrs = [m["learning_rate"] for m in rec.metrics]
+    assert lrs[0] == pytest.approx(1e-3) and lrs[1] == pytest.approx(1e-4)
+    backbone = result.model.get_layer("backbone_mobilenet_v2")
+    trainable = [l for l in backbone.layers if l.trainable_weights]
+    assert 0 < len(trainable) < len(backbone.layers)
