@@ -73,7 +73,8 @@ def test_nan_loss_stops_the_run_with_that_reason(digits):
     import copy
 
     poisoned = copy.deepcopy(digits)
-    poisoned.train.images[5] = 3e38  # overflowing pixels poison the loss of their batch
+    poisoned.train.images[5] = 3e38  # overflowing and missing pixels poison the weights
+    poisoned.train.images[6, 0, 0, 0] = np.nan
     rec = Recorder()
     result = train(SMALL.replace(training={"epochs": 8}), poisoned, rec, measure_latency=False)
     assert result.stop_reason == NAN_LOSS
