@@ -1,0 +1,63 @@
+"""Trainer doubles for the worker tests: slow ones (to kill mid-trial) and ones that break.
+
+Each follows the trainer protocol, `trainer(config, data, reporter) -> result with .to_dict()`,
+without TensorFlow. Their pace comes from the environment the test gives the worker:
+HPSEARCH_TEST_EPOCH_SECONDS (default 0.05) per epoch.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import math
+import os
+import time
+
+from tests.doubles import DoubleResult
+
+
+def _epoch_seconds() -> float:
+    return float(os.environ.get("HPSEARCH_TEST_EPOCH_SECONDS", "0.05"))
+
+
+def paced(config, data, reporter) -> DoubleResult:
+    """Dev accuracy rises with the log learning rate (1e-5 is hopeless, 1e-1 is best) and with epochs.
+
+    Hopeless learning rates stay near chance (0.1), so a pruner has something to prune.
+    """
+    started = time.perf_counter()
+    quality = (math.log10(config.optimizer.learning_rate) + 5) / 4  # 0 at 1e-5, 1 at 1e-1
+    history = []
+    for epoch in range(1, config.training.epochs + 1):
+        time.sleep(_epoch_seconds())
+        progress = epoch / config.training.epochs
+        dev_error = 0.9 - 0.85 * quality * progress
+        m = {"loss": dev_error * 2, "accuracy": 1 - dev_error, "train_error": dev_error - 0.02,
+             "train_dev_error": dev_error - 0.01, "dev_error": dev_error, "dev_accuracy": 1 - dev_error}
+        history.append(m)
+        reporter.report(epoch, m)
+        if reporter.should_stop():
+            return DoubleResult(epoch, "stopped by reporter", history, dict(m), 1000, time.perf_counter() - started)
+    final = {**history[-1], "test_error": history[-1]["dev_error"], "latency_ms": 1.0, "params": 1000.0, "model_mb": 0.01}
+    return DoubleResult(len(history), "completed", history, final, 1000, time.perf_counter() - started)
+
+
+def segfault(config, data, reporter):
+    ctypes.string_at(0)  # reads address 0: SIGSEGV
+
+
+def out_of_memory(config, data, reporter):
+    os.kill(os.getpid(), 9)  # what the kernel's OOM killer does
+
+
+def hang(config, data, reporter):
+    time.sleep(3600)
+
+
+def nan_loss(config, data, reporter) -> DoubleResult:
+    m = {"loss": math.nan, "accuracy": 0.1}
+    reporter.report(1, m)
+    return DoubleResult(1, "nan loss", [m], {}, 1000, 0.0)
+
+
+def broken_model(config, data, reporter):
+    raise ValueError("Input 0 of layer 'conv' is incompatible with the layer: expected ndim=4, found ndim=2")
