@@ -33,6 +33,8 @@ demo: venv
 test-deps:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
 	    { echo "installing PostgreSQL server binaries"; apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || \
+	    { echo "installing Chromium (the dashboard page test)"; apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 test: venv test-deps
 	$(BIN)/python -m pytest tests

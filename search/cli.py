@@ -27,8 +27,12 @@ def setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    import warnings
+
     import optuna
 
+    # Heartbeats and fail_stale_trials are "experimental" in Optuna: we rely on them knowingly.
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     optuna.logging.disable_default_handler()
     optuna.logging.enable_propagation()
     optuna.logging.set_verbosity(optuna.logging.INFO if verbose else optuna.logging.WARNING)
@@ -78,7 +82,7 @@ def _storage(ctx: click.Context):
 @click.option("--max-failures", type=int, default=5, show_default=True, help="Halt the study after this many failures in a row.")
 @click.option("--trainer", default="trainers.train:train", hidden=True, help="module:function that trains (tests use doubles).")
 @click.option("--resume", is_flag=True, help="Continue an existing study (and raise its budget to --trials).")
-@click.option("--workers", type=int, default=0, help="Also run K local workers and show progress until the budget is met.")
+@click.option("--workers", type=click.IntRange(min=0), default=0, help="Also run K local workers and show progress until the budget is met.")
 @click.option("--log-dir", default="hpsearch-logs", show_default=True, help="Where --workers write their logs.")
 @click.pass_context
 def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **options):
@@ -95,8 +99,6 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **optio
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
                f"{spec.trials} trials of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
-    if workers < 0:
-        raise click.BadParameter("must be 0 or more", param_hint="--workers")
     if workers:
         from search.local import run_local_workers
 

@@ -130,7 +130,7 @@ def learning_curves(a: StudyAnalysis):
                 line={"color": palette[i % len(palette)], "dash": dash},
                 hovertemplate=f"trial {v.number} {split}: " + "%{y:.1f}% at epoch %{x}<extra></extra>",
             )
-    _layout(fig, "hpsearch-learning-curves", xaxis_title="epoch", yaxis_title="error (%), inference mode")
+    _layout(fig, "hpsearch-learning-curves", xaxis_title="epoch", yaxis_title="error (%), inference mode", xaxis_dtick=1)
     if not a.best:
         _empty(fig, "no complete feasible trial yet")
     return fig
@@ -152,8 +152,11 @@ def regularization_panels(a: StudyAnalysis):
         if key == "fine_tune_fraction":  # only pretrained backbones fine-tune
             views = [v for v in views if v.config["model"]["backbone"] != "small_cnn"]
         if not views:
+            # In paper coordinates: the dashboard's plotly.js predates "x domain" references.
             axis = "" if k == 0 else str(k + 1)
-            fig.add_annotation(text="no trials", showarrow=False, x=0.5, y=0.5, xref=f"x{axis} domain", yref=f"y{axis} domain")
+            x0, x1 = fig.layout[f"xaxis{axis}"].domain
+            y0, y1 = fig.layout[f"yaxis{axis}"].domain
+            fig.add_annotation(text="no trials", showarrow=False, x=(x0 + x1) / 2, y=(y0 + y1) / 2, xref="paper", yref="paper")
             continue
         fig.add_scatter(
             mode="markers",
@@ -169,7 +172,7 @@ def regularization_panels(a: StudyAnalysis):
         if isinstance(views[0].config[section][key], str):
             fig.update_xaxes(type="category", row=row, col=col)
         fig.update_yaxes(title_text="variance (points)" if col == 1 else None, row=row, col=col)
-    _layout(fig, "hpsearch-regularization")
+    _layout(fig, "hpsearch-regularization", margin_t=80)
     return fig
 
 
@@ -206,7 +209,7 @@ def limits_panels(a: StudyAnalysis, spec: StudySpec):
             fig.add_vline(x=limit, line_dash="dash", line_color=COLORS["data mismatch"], row=1, col=col)
         fig.update_xaxes(title_text=metric + (f" (limit {limit:g})" if limit is not None else ""), row=1, col=col)
     fig.update_yaxes(title_text=objective, row=1, col=1)
-    _layout(fig, "hpsearch-limits")
+    _layout(fig, "hpsearch-limits", margin_t=80)
     return fig
 
 

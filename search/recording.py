@@ -115,7 +115,10 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
 
 def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, decomposition, curves, constraints) -> None:
     """The trial's markdown note in optuna-dashboard; a note that cannot be built never loses the result."""
+    from optuna_dashboard import save_note
+
     from search import advice
+    from search.storage import is_connection_error
 
     try:
         body = advice.trial_note(
@@ -129,12 +132,11 @@ def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, deco
             reason=outcome.reason,
             epochs_run=len(outcome.history),
         )
-    except Exception as exc:  # a bug in the advice must not fail the trial
+        save_note(trial, body)
+    except Exception as exc:
+        if is_connection_error(exc):
+            raise  # the caller retries the whole recording
         log.warning("[trial=%d] could not write its note: %s: %s", trial.number, type(exc).__name__, exc)
-        return
-    from optuna_dashboard import save_note
-
-    save_note(trial, body)
 
 
 def objective_values(spec: StudySpec, metrics: Mapping[str, float], outcome: Outcome) -> list[float]:

@@ -77,7 +77,7 @@ class StudyAnalysis:
     summary: list[str] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
     narrowing: dict[str, Any] = field(default_factory=dict)
-    space: str = ""
+    limits: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -118,7 +118,7 @@ def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TO
         counts={p: counts[p] for p in (*PROBLEMS, "none") if counts[p]},
         infeasible=infeasible,
         dominant=dominant,
-        space=spec.space,
+        limits=spec.limits,
     )
     analysis.summary = _summary(analysis, pool)
     analysis.narrowing = suggest_narrowing(spec, views, best, dominant)
@@ -215,7 +215,7 @@ def _next_steps(a: StudyAnalysis, spec: StudySpec, pool: Sequence[TrialView]) ->
 
 
 def _dropout_evidence(views: Sequence[TrialView]) -> str | None:
-    pairs = [(v.config["model"]["dropout"], v.decomposition.variance) for v in views if v.config and "model" in v.config]
+    pairs = [(d, v.decomposition.variance) for v in views if (d := ((v.config or {}).get("model") or {}).get("dropout")) is not None]
     if len(pairs) < 4:
         return None
     cut = statistics.median(d for d, _ in pairs)
@@ -312,7 +312,7 @@ def _low_variance_choices(views: Sequence[TrialView], section: str, key: str, ch
 def study_note(a: StudyAnalysis) -> str:
     import yaml
 
-    parts = [f"## Error analysis of {a.study}: {a.dominant}"]
+    parts = [f"## Error analysis of {a.study}: {a.dominant if a.views else 'no measured trial yet'}"]
     parts.append("\n".join(f"- {line}" for line in a.summary))
     if a.best:
         lines = ["| trial | " + " | ".join(a.objectives) + " | train | train-dev | dev | test | avoidable bias | variance | data mismatch | dev overfitting | problem |",
@@ -326,7 +326,7 @@ def study_note(a: StudyAnalysis) -> str:
     parts.append(
         "Figures on this page: the error decomposition of the best trials, avoidable bias vs variance for every trial, "
         "learning curves of the best trials, variance vs each regularization hyperparameter"
-        + (", and the objective against the satisficing limits." if any(v.attrs.get("constraints") for v in a.views) else ".")
+        + (", and the objective against the satisficing limits." if a.limits else ".")
     )
     return "\n\n".join(parts) + "\n"
 

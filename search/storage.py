@@ -81,7 +81,7 @@ def normalize_url(url: str) -> str:
         password = os.environ[ENV_PASSWORD]
     try:
         parsed = make_url(bare)
-    except ArgumentError:
+    except (ArgumentError, ValueError):
         raise StorageError(f"malformed storage URL {mask_url(url)!r}") from None
     if parsed.drivername == "postgresql":
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2.

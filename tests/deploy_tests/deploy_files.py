@@ -351,3 +351,21 @@ def with_more_gpus_uncommented(text: str) -> str:
 
 def gpu_devices(service: dict) -> list[dict]:
     return (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices") or []
+
+
+# ---- README ------------------------------------------------------------------------------
+def readme_block() -> str:
+    text = read(README)
+    start, end = text.index("<!-- gpu-machines:start -->"), text.index("<!-- gpu-machines:end -->")
+    return text[start:end]
+
+
+def readme_cli_commands() -> list[list[str]]:
+    """Arguments of every `docker compose run --rm [--no-deps] cli ...` in the README's GPU sections."""
+    joined = re.sub(r"\\\n\s*", " ", readme_block())
+    out = []
+    for line in joined.splitlines():
+        m = re.search(r"docker compose run --rm (?:--no-deps )?cli (.*)", line)
+        if m:
+            out.append(shlex.split(m.group(1).split("#")[0]))
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -294,7 +295,7 @@ def test_docker_compose_config_agrees(services):
     assert full.returncode == 0, full.stderr
     workers = run("config", "--format", "json", "workers", **ENV)
     assert workers.returncode == 0, workers.stderr
-    import json
+
 
     assert set(json.loads(workers.stdout)["services"]) == depends_closure(services, ["workers"])
     public = run("-f", DB_PUBLIC, "config", "-q", **ENV)

@@ -186,9 +186,10 @@ def test_a_pruned_trial_is_explained_at_the_epoch_it_stopped(journal_url):
     assert note.startswith(f"## Trial {pruned.number}: bias") and "the small CNN has depth" in note
 
 
-def test_concurrent_refreshes_leave_every_figure_whole(journal_url):
+def test_concurrent_refreshes_leave_every_figure_whole(journal_url, tmp_path):
     run_cli("launch", "many", "--space", "small", "--trials", "5", "--epochs", "2", "--pruner", "none", "--weights", "none",
-            "--trainer", "tests.doubles:sized", "--max-params", "60000", "--workers", "1", storage=journal_url, check=True)
+            "--trainer", "tests.doubles:sized", "--max-params", "60000", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
+            storage=journal_url, check=True)
     storage = open_storage(journal_url)
     study = studies.load(storage, "many")
     spec = read_spec(study)
@@ -211,6 +212,20 @@ def test_concurrent_refreshes_leave_every_figure_whole(journal_url):
     limits = objects["hpsearch-limits"]
     assert "limit 60000" in json.dumps(limits["layout"])
     assert detail["note"]["body"].count(report.NOTE_MARKER) == 1
+
+
+@pytest.mark.postgres
+def test_workers_on_postgresql_write_figures_and_notes(pg_url, tmp_path):
+    # Two workers: figure writes are serialised by a PostgreSQL advisory lock.
+    run_cli("launch", "pg", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
+            "--trainer", "tests.doubles:overfitting", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
+            storage=pg_url, check=True, timeout=180)
+    _, detail = study_detail(pg_url, "pg")
+    objects = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
+    assert set(objects) == set(figures.TITLES) - {"hpsearch-limits"}  # no limits: no limits figure
+    assert sum(len(t["x"]) for t in objects["hpsearch-bias-variance"]["data"]) == 6
+    assert all(t["note"]["body"].startswith(f"## Trial {t['number']}: ") for t in detail["trials"])
+    assert "6 trials measured" in detail["note"]["body"]
 
 
 def test_a_figure_failure_never_fails_the_worker(monkeypatch, caplog):

@@ -53,10 +53,10 @@ def test_diagnose_errors_are_one_line_and_non_zero(args, message):
     assert message in lines[0]
 
 
-def test_report_of_a_study(journal_url):
+def test_report_of_a_study(journal_url, tmp_path):
     # A fast study: the test-double trainer has high variance that dropout reduces.
     run_cli("launch", "ovf", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
-            "--human-error", "0.005", "--trainer", "tests.doubles:overfitting", "--workers", "1",
+            "--human-error", "0.005", "--trainer", "tests.doubles:overfitting", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
             storage=journal_url, check=True, timeout=120)
     out = run_cli("report", "ovf", storage=journal_url, check=True).stdout
     for text in ("error decomposition of the best trials of ovf", "dev_accuracy", "train-dev", "variance",

@@ -1,0 +1,164 @@
+"""The CLI as a user meets it: embedded storage end to end, export -> train, and every error path."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from tests.conftest import run_cli
+from tests.search_tests.helpers import trials_of
+
+PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none"]
+
+
+@pytest.mark.slow
+def test_embedded_storage_with_two_workers_completes_a_real_study(journal_url, tmp_path):
+    """Real Keras training on digits, two local workers on the embedded storage, then export and retrain."""
+    launched = run_cli("launch", "real", "--dataset", "digits", "--space", "small", "--trials", "4", "--epochs", "3",
+                       "--pruner", "none", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
+                       storage=journal_url, timeout=600, check=True)
+    assert "done" in launched.stdout
+    trials = trials_of(journal_url, "real")
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 4
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    logs = sorted(os.listdir(tmp_path / "logs"))
+    assert logs == ["real-worker1.log", "real-worker2.log"]
+    text = (tmp_path / "logs" / "real-worker1.log").read_text()
+    assert "[study=real trial=" in text  # logs name the study and the trial
+    # Each trial ran in its own process, and says how long that process took to start.
+    assert all(t.user_attrs["startup_seconds"] > 0 for t in trials)
+
+    best = tmp_path / "best.yaml"
+    run_cli("export", "real", "-o", str(best), storage=journal_url, check=True)
+    doc = yaml.safe_load(best.read_text())
+    best_trial = max((t for t in trials if t.state == TrialState.COMPLETE), key=lambda t: t.value)
+    assert doc["trial"] == best_trial.number and doc["study"] == "real"
+    assert doc["objectives"]["dev_accuracy"] == pytest.approx(best_trial.value)
+    assert doc["config"] == best_trial.user_attrs["config"]
+    assert {"tensorflow", "keras", "optuna", "python"} <= set(doc["provenance"]["trained_with"])
+
+    # `hpsearch train` rebuilds exactly that configuration with no database, and trains it the same way.
+    model = tmp_path / "model.keras"
+    trained = run_cli("train", str(best), "--save", str(model), timeout=600, check=True)
+    assert "dev_accuracy" in trained.stdout and model.exists()
+    dev_accuracy = float(next(l for l in trained.stdout.splitlines() if "dev_accuracy" in l).split()[-2])
+    assert dev_accuracy == pytest.approx(best_trial.value, abs=0.02)
+
+
+def test_spaces_lists_and_samples(tmp_path):
+    listed = run_cli("spaces", check=True)
+    assert "learning_rate" in listed.stdout and "momentum_r" in listed.stdout and "log" in listed.stdout
+    sampled = run_cli("spaces", "--sample", "small", "--seed", "4", check=True)
+    again = run_cli("spaces", "--sample", "small", "--seed", "4", check=True)
+    assert sampled.stdout == again.stdout
+    config = yaml.safe_load(sampled.stdout)
+    assert config["model"]["backbone"] == "small_cnn"
+    path = tmp_path / "c.yaml"
+    path.write_text(sampled.stdout)
+    from trainers.config import load_config
+
+    assert load_config(str(path)).model.backbone == "small_cnn"
+
+
+@pytest.fixture
+def populated(journal_url):
+    """An embedded storage holding one finished study: the thing bad input must not damage."""
+    run_cli("launch", "keep", *PACED, "--trials", "2", "--epochs", "2", "--pruner", "none", "--workers", "1",
+            storage=journal_url, check=True, timeout=120)
+    return journal_url
+
+
+def _fingerprint(url: str) -> str:
+    path = url.split(":", 1)[1]
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
+
+
+BAD = [
+    (["launch", "x", "--space", "defualt"], "unknown space 'defualt' (did you mean 'default'?)"),
+    (["launch", "x", "--space", "nosuch.module"], "cannot import space module 'nosuch.module'"),
+    (["launch", "x", "--dataset", "digts"], "unknown dataset 'digts' (did you mean 'digits'?)"),
+    (["launch", "x", "--dataset", "dir:/nonexistent/folder"], "dataset folder '/nonexistent/folder' does not exist"),
+    (["launch", "x", "--pruner", "medain"], "unknown pruner 'medain' (did you mean 'median'?)"),
+    (["launch", "x", "--sampler", "tpr"], "unknown sampler 'tpr' (did you mean 'tpe'?)"),
+    (["launch", "x", "--objectives", "dev_acc"], "unknown objective 'dev_acc'"),
+    (["launch", "x", "--trials", "0"], "--trials must be at least 1, got 0"),
+    (["launch", "x", "--epochs", "-3"], "--epochs must be at least 1, got -3"),
+    (["launch", "x", "--human-error", "2"], "--human-error is an error rate in [0, 1], got 2 (it looks like a percentage: use 0.02)"),
+    (["launch", "x", "--human-error", "-0.1"], "--human-error is an error rate in [0, 1], got -0.1"),
+    (["launch", "x", "--max-latency-ms", "-5"], "--max-latency-ms must be positive, got -5"),
+    (["launch", "x", "--workers", "-1"], "-1 is not in the range x>=0"),
+    (["launch", "x", "--trials", "ten"], "'ten' is not a valid integer"),
+    (["launch", "keep"], "study 'keep' already exists; use --resume"),
+    (["status", "kepe"], "no study named 'kepe' (did you mean 'keep'?)"),
+    (["export", "nothing"], "no study named 'nothing'"),
+    (["export", "keep", "-o", "/proc/forbidden/best.yaml"], "no such folder"),
+    (["frobnicate"], "No such command 'frobnicate'"),
+]
+
+
+@pytest.mark.slow
+def test_every_error_is_one_line_non_zero_and_harmless(populated, tmp_path):
+    before = _fingerprint(populated)
+    for args, message in BAD:
+        proc = run_cli(*args, storage=populated)
+        lines = proc.stderr.strip().splitlines()
+        assert proc.returncode != 0, args
+        assert len(lines) == 1, (args, proc.stderr)
+        assert lines[0].startswith("hpsearch: error: ") and message in lines[0], (args, lines[0])
+        assert "Traceback" not in proc.stdout + proc.stderr
+    assert _fingerprint(populated) == before, "bad input changed the stored studies"
+
+
+def test_export_of_a_study_with_no_finished_trial(journal_url):
+    run_cli("launch", "empty", *PACED, "--trials", "2", storage=journal_url, check=True)
+    proc = run_cli("export", "empty", storage=journal_url)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == "hpsearch: error: nothing to export from study 'empty': it has no completed trial yet"
+
+
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("postgresql://u:pw@127.0.0.1:1/db", "cannot open storage postgresql+psycopg2://u:***@127.0.0.1:1/db"),
+        ("mysql+nosuchdriver://u:pw@h/db", "cannot open storage"),
+        ("postgresql://u:pw@host:notaport/db", "malformed storage URL"),
+        ("no-scheme://x", "malformed storage URL"),
+        ("journal:/proc/forbidden/studies.journal", "cannot open embedded storage"),
+    ],
+)
+def test_bad_or_unreachable_storage_is_one_line(url, message):
+    proc = run_cli("status", storage=url, timeout=60)
+    assert proc.returncode != 0
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], proc.stderr
+    assert ":pw@" not in proc.stderr
+
+
+def test_bad_train_configs(tmp_path):
+    cases = {
+        "unknown.yaml": ("model: {dropuot: 0.1}\n", "unknown key model.'dropuot'; did you mean model.'dropout'?"),
+        "type.yaml": ("training: {epochs: many}\n", "training.epochs must be an integer, got 'many'"),
+        "newer.yaml": ("version: 99\n", "configuration version 99 is newer than this hpsearch understands"),
+        "broken.yaml": ("model: [\n", "not valid YAML"),
+    }
+    for name, (text, message) in cases.items():
+        path = tmp_path / name
+        path.write_text(text)
+        proc = run_cli("train", str(path))
+        assert proc.returncode == 2 and proc.stderr.strip() == f"hpsearch: error: {message}" or message in proc.stderr, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1
+    proc = run_cli("train", str(tmp_path / "missing.yaml"))
+    assert proc.returncode == 2 and "cannot read" in proc.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text("training: {epochs: 1}\n")
+    readonly = tmp_path / "ro"
+    readonly.mkdir()
+    readonly.chmod(0o555)
+    proc = run_cli("train", str(good), "--save", str(readonly / "m.keras"))
+    if os.geteuid() != 0:  # root writes anywhere
+        assert proc.returncode != 0 and "permission denied" in proc.stderr
