@@ -155,8 +155,6 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
     TCP is refused, `?sslmode=require` works for hpsearch, and pg_isready still reports ready."""
     if not shutil.which("openssl"):
         pytest.skip("openssl not installed (it comes with PostgreSQL's apt packages)")
-    import psycopg2
-
     root = tempfile.mkdtemp(prefix="hpsearch-pgtls-")
     os.chmod(root, 0o777)
     try:
@@ -196,17 +194,15 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
                     break
                 time.sleep(0.2)
             assert ready.returncode == 0, "the compose healthcheck must still pass: " + read(f"{root}/server.log")
-            connect = lambda mode: psycopg2.connect(host="127.0.0.1", port=port, user="hpsearch", password=password,
-                                                    dbname="postgres", sslmode=mode)
-            with pytest.raises(psycopg2.OperationalError, match="no encryption|rejects connection"):
-                connect("disable")
-            connect("require").close()
+            # Connections are checked from hpsearch processes, not this one: psycopg2-binary's bundled
+            # OpenSSL segfaults on a TLS handshake in a process that has also loaded TensorFlow.
             env = cli_env(f"postgresql://hpsearch@127.0.0.1:{port}/postgres?sslmode=require", HPSEARCH_DB_PASSWORD=password)
             proc = subprocess.run([HPSEARCH, "status"], env=env, capture_output=True, text=True, timeout=120)
             assert proc.returncode == 0, proc.stderr
             plain = subprocess.run([HPSEARCH, "status"], capture_output=True, text=True, timeout=120,
                                    env={**env, "HPSEARCH_STORAGE": f"postgresql://hpsearch@127.0.0.1:{port}/postgres?sslmode=disable"})
             assert plain.returncode != 0 and password not in plain.stderr
+            assert "no encryption" in plain.stderr or "rejects connection" in plain.stderr, plain.stderr
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)
