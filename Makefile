@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed-stamp
 DEMO_STORAGE ?= demo-studies.journal
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test test-fast test-deps clean
+.PHONY: venv demo test test-fast test-deps reliability clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ test-deps:
 
 test: venv test-deps
 	$(BIN)/python -m pytest tests
+
+# The fault and bad-input table in docs/reliability.md, measured anew.
+reliability: venv test-deps
+	$(BIN)/python -m pytest tests/reliability_tests -q
+	$(BIN)/python -m tests.reliability_tests.render
 
 test-fast: venv
 	$(BIN)/python -m pytest tests -m "not slow"

@@ -10,13 +10,14 @@ EXIT_USAGE = 2
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
+    from search.output import OutputError
     from search.spec import SpecError
     from search.storage import StorageError
     from search.studies import StudyError
     from spaces import SpaceError
     from trainers.config import ConfigError
 
-    return (ConfigError, SpaceError, SpecError, StorageError, StudyError)
+    return (ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError)
 
 
 def run_cli(group: click.Group) -> int:

@@ -103,18 +103,27 @@ def print_metrics(metrics: dict[str, Any], title: str) -> None:
     console.print(table)
 
 
+class OutputError(ValueError):
+    """An output file cannot be written."""
+
+
 def check_writable(path: str) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
-        raise OSError(2, "no such folder", folder)
+        raise OutputError(f"cannot write {path}: no such folder {folder}")
     if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
-        raise OSError(13, "cannot write (permission denied)", path)
+        raise OutputError(f"cannot write {path}: permission denied")
 
 
 def write_text(path: str, text: str) -> None:
     """Write atomically: a failed write never leaves half a file behind."""
     check_writable(path)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as exc:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise OutputError(f"cannot write {path}: {exc.strerror or exc}") from None

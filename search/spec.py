@@ -58,7 +58,7 @@ class StudySpec:
     def validate(self) -> "StudySpec":
         """Raise SpecError naming the first bad value; load nothing heavy."""
         from spaces import SpaceError, get_space
-        from trainers.data import check_dataset_name
+        from trainers.data import check_dataset_name, check_folder
 
         _choice("pruner", self.pruner, PRUNERS)
         _choice("sampler", self.sampler, SAMPLERS)
@@ -87,6 +87,10 @@ class StudySpec:
         try:
             get_space(self.space, self.narrowing)
             check_dataset_name(self.dataset)
+            if self.target_dir is not None:
+                if not self.dataset.startswith("dir:"):
+                    raise SpecError("--target-dir needs a dir:PATH dataset as the training distribution")
+                check_folder(self.target_dir)
             self.base_config()
         except (SpaceError, ConfigError) as exc:
             raise SpecError(str(exc)) from None

@@ -30,6 +30,7 @@ JOURNAL_PREFIX = "journal:"
 DEFAULT_HEARTBEAT_SECONDS = 10
 
 _SECRETS: set[str] = set()
+_LAST_OUTAGE = [float("-inf")]  # monotonic time this process last failed to reach the database
 
 
 class StorageError(RuntimeError):
@@ -57,18 +58,19 @@ def journal_path(url: str) -> str:
 
 # ---- passwords ---------------------------------------------------------------------------
 def _split_raw_password(url: str) -> tuple[str, str | None]:
-    """Accept a raw password with '@', ':' or '{' in it; return (url without password, password)."""
+    """Accept a raw password with '@', ':', '/' or '{' in it; return (url without password, password).
+
+    The user info ends at the last '@' (host names and database names have none); the password
+    starts after the first ':' in it. Percent-encoded passwords are decoded.
+    """
     scheme, sep, rest = url.partition("://")
-    if not sep:
+    if not sep or "@" not in rest:
         return url, None
-    netloc, slash, path = rest.partition("/")
-    if "@" not in netloc:
-        return url, None
-    userinfo, _, hostport = netloc.rpartition("@")
+    userinfo, _, hostpart = rest.rpartition("@")
     user, colon, password = userinfo.partition(":")
     if not colon:
         return url, None
-    return f"{scheme}://{user}@{hostport}{slash}{path}", urllib.parse.unquote(password)
+    return f"{scheme}://{user}@{hostpart}", urllib.parse.unquote(password)
 
 
 def normalize_url(url: str) -> str:
@@ -195,13 +197,40 @@ def _first_line(exc: BaseException) -> str:
 
 
 def is_connection_error(exc: BaseException) -> bool:
-    """True for errors that a database restart or network blip causes (worth a retry)."""
+    """True for errors that a database restart or network blip causes (worth a retry).
+
+    Optuna wraps SQLAlchemy errors in StorageInternalError, so the whole cause chain is checked.
+    """
     from sqlalchemy import exc as sa_exc
 
-    return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)) or (
-        isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-    )
+    seen = 0
+    while exc is not None and seen < 10:
+        if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError)):
+            return True
+        if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def note_outage() -> None:
+    """Record that the database was unreachable just now (heartbeats, retries, the worker loop)."""
+    import time
+
+    _LAST_OUTAGE[0] = time.monotonic()
+
+
+def seconds_since_outage() -> float:
+    import time
+
+    return time.monotonic() - _LAST_OUTAGE[0]
 
 
 def describe_error(exc: BaseException) -> str:
-    return _first_line(exc)
+    root = exc
+    while root.__cause__ is not None and not str(root).strip():
+        root = root.__cause__
+    if type(exc).__name__ == "StorageInternalError" and exc.__cause__ is not None:
+        root = exc.__cause__
+    return _first_line(root)

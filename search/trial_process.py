@@ -80,7 +80,7 @@ def classify_error(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
     first = text[0][:300] if text else ""
     if name == "ResourceExhaustedError" or isinstance(exc, MemoryError) or "out of memory" in first.lower():
-        return f"out of memory: {first or name}"
+        return f"out of memory ({name}): {first}" if first else f"out of memory ({name})"
     return f"{name}: {first}" if first else name
 
 

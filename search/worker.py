@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from search import recording
 from search.spec import HALTED_ATTR, SpecError, StudySpec, make_pruner, make_sampler, read_spec
-from search.storage import Storage, describe_error, is_connection_error, open_storage
+from search.storage import Storage, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
 from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
@@ -122,6 +122,7 @@ class Worker:
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise
+                note_outage()
                 log.warning("storage unreachable (%s); retrying in %.0f s", describe_error(exc), delay)
                 self.shutdown.wait(delay)
                 delay = min(delay * 2, 30.0)
@@ -246,7 +247,11 @@ class Worker:
 
     def fail_orphans(self, study: optuna.Study) -> None:
         """Fail and requeue RUNNING trials whose worker is gone (stale heartbeat, or dead pid here)."""
-        optuna.storages.fail_stale_trials(study)
+        beat = self.storage.heartbeat_seconds
+        # After a database outage every heartbeat is old: give live workers a grace period to beat
+        # again before calling their trials stale, or a restart would fail every running trial.
+        if beat and seconds_since_outage() > 4 * beat:
+            optuna.storages.fail_stale_trials(study)
         host = self.identity["host"]
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             who = t.user_attrs.get("worker")

@@ -61,3 +61,7 @@ def nan_loss(config, data, reporter) -> DoubleResult:
 
 def broken_model(config, data, reporter):
     raise ValueError("Input 0 of layer 'conv' is incompatible with the layer: expected ndim=4, found ndim=2")
+
+
+def memory_error(config, data, reporter):
+    raise MemoryError("Unable to allocate 74.5 GiB for an array with shape (10000000000,) and data type float64")

@@ -79,7 +79,9 @@ def build_application(backbone: str, model: ModelConfig, input_size: int) -> ker
         weights = None
     constructor = getattr(keras.applications, app.constructor)
     try:
-        net = constructor(include_top=False, weights=weights, input_shape=(input_size, input_size, 3))
+        net = constructor(
+            include_top=False, weights=weights, input_shape=(input_size, input_size, 3), name=f"backbone_{backbone}"
+        )
     except Exception as exc:  # a failed download or a corrupt cache: say which backbone and why
         raise RuntimeError(f"cannot load ImageNet weights for {backbone}: {exc}") from exc
     if local_file is not None:
@@ -87,7 +89,6 @@ def build_application(backbone: str, model: ModelConfig, input_size: int) -> ker
             net.load_weights(local_file, skip_mismatch=False)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"model.weights {local_file!r} cannot be loaded into {backbone}: {exc}") from None
-    net._name = f"backbone_{backbone}"
     return net
 
 

@@ -65,15 +65,44 @@ def check_dataset_name(name: str) -> None:
     if name.startswith("tfds:") and len(name) > 5:
         return
     if name.startswith("dir:") and len(name) > 4:
-        path = name[4:]
-        if not os.path.isdir(path):
-            raise ConfigError(f"dataset folder {path!r} does not exist")
+        check_folder(name[4:])
         return
     import difflib
 
     hint = difflib.get_close_matches(name, ["digits", *KERAS_DATASETS], n=1)
     suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
     raise ConfigError(f"unknown dataset {name!r}{suggestion}; choose one of: {', '.join(dataset_names())}")
+
+
+def check_folder(path: str, sample: int = 8) -> None:
+    """Cheap checks of a class-folder dataset before a study is launched on it.
+
+    Two or more class subfolders, each with image files; a few files of each class are decoded,
+    so a folder of corrupt or non-image files is refused now rather than in every trial.
+    """
+    from PIL import Image, UnidentifiedImageError
+
+    if not os.path.isdir(path):
+        raise ConfigError(f"dataset folder {path!r} does not exist")
+    classes = sorted(d for d in os.listdir(path) if os.path.isdir(os.path.join(path, d)))
+    if not classes:
+        raise ConfigError(f"dataset folder {path!r} has no class subfolders")
+    readable = []
+    for cls in classes:
+        folder = os.path.join(path, cls)
+        files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))[:sample]
+        for file in files:
+            try:
+                with Image.open(os.path.join(folder, file)) as img:
+                    img.verify()
+                readable.append(cls)
+                break
+            except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+                continue
+    if not readable:
+        raise ConfigError(f"dataset folder {path!r} holds no readable images")
+    if len(readable) < 2:
+        raise ConfigError(f"dataset folder {path!r} has images of one class only ({readable[0]}); need two or more")
 
 
 def load_splits(config: DataConfig) -> Splits:
