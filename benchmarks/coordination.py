@@ -211,7 +211,11 @@ def measure(kind: str, url: str, count: int, trials: int, trainer: str, env: dic
         "span_seconds": round(span, 2),
         "trials_per_hour": len(done) / span * 3600,
         "steady_trials_per_hour": summary([count * 3600 / c for c in cycles]),
-        "overhead_per_trial_seconds": summary(
+        # What a trial costs beyond its training: from one trial's start to the worker's next,
+        # less the training time (spawn, imports, recording, choosing the next trial) ...
+        "overhead_per_trial_seconds": summary([c - sleep for c in cycles]),
+        # ... and the part of it inside the trial (its start to its end).
+        "in_trial_overhead_seconds": summary(
             [(t.datetime_complete - t.datetime_start).total_seconds() - sleep for t in done]),
         "startup_seconds": summary(startup) if startup else None,
     }
@@ -227,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out")
     args = parser.parse_args(argv)
     started = time.monotonic()
+    import warnings
+
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     counts = [int(c) for c in args.counts.split(",")] if args.counts else (QUICK_COUNTS if args.quick else FULL_COUNTS)
     env = child_env(HPSEARCH_TEST_EPOCH_SECONDS=str(EPOCH_SECONDS), HPSEARCH_HEARTBEAT="10")
     os.environ.update({k: env[k] for k in ("PYTHONPATH", "HPSEARCH_TEST_EPOCH_SECONDS")})

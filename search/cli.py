@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 
 import click
 
 from search import output
-from search.storage import ENV_URL, SecretFilter, mask_secrets
+from search.storage import ENV_URL, SecretFilter
 
 log = logging.getLogger("hpsearch")
 

@@ -82,6 +82,8 @@ class StudySpec:
             raise SpecError(f"--trial-timeout must be positive, got {self.trial_timeout}")
         if self.max_failures < 1:
             raise SpecError(f"--max-failures must be at least 1, got {self.max_failures}")
+        if self.sampler == "gp":
+            make_sampler(self)  # fails now, with the install hint, rather than in every worker
         if ":" not in self.trainer:
             raise SpecError(f"trainer must be 'module:function', got {self.trainer!r}")
         try:
@@ -169,8 +171,11 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
         return optuna.samplers.RandomSampler(seed=seed)
     if spec.sampler == "gp":
         try:
+            import scipy  # noqa: F401  (GPSampler imports these lazily, at its first trial)
+            import torch  # noqa: F401
+
             return optuna.samplers.GPSampler(seed=seed)
         except ImportError as exc:
-            raise SpecError(f"the gp sampler needs PyTorch and SciPy ({exc}): pip install torch scipy") from None
+            raise SpecError(f"the gp sampler needs PyTorch and SciPy ({exc}): pip install 'hpsearch[gp]'") from None
     # Optuna 5's TPE: multivariate, with a constant liar so that parallel workers spread out.
     return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)

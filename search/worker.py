@@ -161,7 +161,11 @@ class Worker:
         random.shuffle(candidates)  # spread workers over studies
         all_done = bool(self.only) and len(candidates) == len(self.only)
         for frozen, spec in candidates:
-            study = self.load(frozen.study_name, spec)
+            try:
+                study = self.load(frozen.study_name, spec)
+            except SpecError as exc:  # e.g. a sampler this worker cannot build: other workers may
+                log.error("[study=%s] cannot run here: %s", frozen.study_name, exc)
+                continue
             self.fail_orphans(study)
             counts = count_trials(study.get_trials(deepcopy=False))
             if counts.finished < spec.trials:

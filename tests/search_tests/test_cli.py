@@ -111,3 +111,17 @@ def test_bad_train_configs(tmp_path):
     proc = run_cli("train", str(good), "--save", str(readonly / "m.keras"))
     if os.geteuid() != 0:  # root writes anywhere
         assert proc.returncode != 0 and "permission denied" in proc.stderr
+
+
+def test_gp_sampler_without_pytorch_is_refused_at_launch(journal_url):
+    try:
+        import torch  # noqa: F401
+
+        pytest.skip("PyTorch is installed: the gp sampler works here")
+    except ImportError:
+        pass
+    proc = run_cli("launch", "gp", "--sampler", "gp", storage=journal_url)
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("hpsearch: error: the gp sampler needs PyTorch and SciPy (No module named 'torch'): "
+                                   "pip install 'hpsearch[gp]'")
+    assert "no studies" in run_cli("status", storage=journal_url, check=True).stdout

@@ -1,12 +1,11 @@
 """Spaces are pure: a trial in, a validated configuration out; ranges narrow from plain data."""
 
-import math
 import sys
 import textwrap
 
 import pytest
 
-from spaces import BUILTIN, RandomTrial, Space, SpaceError, get_space, load_narrowing, momentum_from_r
+from spaces import BUILTIN, RandomTrial, SpaceError, get_space, load_narrowing, momentum_from_r
 from trainers.config import TrainConfig
 
 
