@@ -23,6 +23,7 @@ demo: venv
 	    --trials 12 --epochs 8 --pruner median --human-error 0.005 --workers 2
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) status demo
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) export demo -o demo-best.yaml
+	$(BIN)/hpsearch --storage $(DEMO_STORAGE) report demo
 	@echo
 	@echo "Best configuration written to demo-best.yaml. Next:"
 	@echo "  $(BIN)/hpsearch train demo-best.yaml --save model.keras    # retrain it, no database needed"
