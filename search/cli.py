@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 
 import click
+
+# Before anything imports TensorFlow: keep its C++ INFO lines out of people's terminals.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from search import output
 from search.storage import ENV_URL, SecretFilter

@@ -33,8 +33,10 @@ def train_with_progress(config: TrainConfig, save: str | None) -> None:
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("train", total=config.training.epochs, detail="")
         result = train(config, data, ProgressReporter(progress, task))
+    epoch_times = sorted(m["epoch_seconds"] for m in result.history if "epoch_seconds" in m)
     metrics = {"epochs run": result.epochs_run, "stopped because": result.stop_reason, **result.metrics,
-               "seconds": result.seconds}
+               "seconds per epoch (median)": epoch_times[len(epoch_times) // 2] if epoch_times else None,
+               "seconds in all": result.seconds}
     print_metrics(metrics, "result (errors measured in inference mode)")
     if save:
         result.model.save(save)
