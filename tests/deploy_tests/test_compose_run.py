@@ -16,7 +16,7 @@ import urllib.request
 import pytest
 import yaml
 
-from conftest import HPSEARCH, _drop_to_nobody, cli_env, free_port, pg_bin
+from tests.conftest import HPSEARCH, _drop_to_nobody, cli_env, free_port, pg_bin
 from deploy_files import (
     PG_HBA_TLS,
     environment,

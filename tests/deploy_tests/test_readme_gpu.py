@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from conftest import HPSEARCH
+from tests.conftest import HPSEARCH
 from deploy_files import (
     COMPOSE,
     REPO,

@@ -15,7 +15,7 @@ from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
-from conftest import REPO, free_port, run_cli
+from tests.conftest import REPO, free_port, run_cli
 from optuna.trial import TrialState
 
 from search import figures, report, studies

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import run_cli
+from tests.conftest import run_cli
 
 
 def test_diagnose_prints_the_table_the_problem_and_next_steps():

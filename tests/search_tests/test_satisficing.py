@@ -7,7 +7,7 @@ import json
 
 import optuna
 import pytest
-from conftest import run_cli
+from tests.conftest import run_cli
 from optuna.trial import TrialState
 
 from search import studies
