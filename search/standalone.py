@@ -8,6 +8,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from search.output import console, print_metrics
 from trainers.config import TrainConfig
+from trainers.result import NAN_LOSS
 
 
 class ProgressReporter:
@@ -41,5 +42,5 @@ def train_with_progress(config: TrainConfig, save: str | None) -> None:
     if save:
         result.model.save(save)
         console.print(f"model saved to {save}; load it with keras.models.load_model({save!r})")
-    if result.stop_reason == "nan loss":
+    if result.stop_reason == NAN_LOSS:
         raise SystemExit(1)

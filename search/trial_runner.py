@@ -22,6 +22,7 @@ import optuna
 from search.spec import StudySpec
 from search.storage import Storage, describe_error, is_connection_error, note_outage
 from search.trial_process import GO, STOP, child_main
+from trainers.result import NAN_LOSS, STOPPED
 
 T = TypeVar("T")
 
@@ -161,11 +162,11 @@ def supervise(
                 proc.join(60)
                 out.result = message[1]
                 reason = out.result.get("stop_reason", "")
-                if reason == "nan loss":
+                if reason == NAN_LOSS:
                     out.reason = f"loss became NaN or infinite at epoch {out.result.get('epochs_run')}"
                 elif out.pruned_at is not None:
                     out.state, out.reason = PRUNED, f"pruned at epoch {out.pruned_at}"
-                elif shutdown.is_set() or reason == "stopped by reporter":
+                elif shutdown.is_set() or reason == STOPPED:
                     out.state, out.reason = INTERRUPTED, "interrupted: the worker was asked to stop"
                 else:
                     out.state, out.reason = COMPLETE, reason

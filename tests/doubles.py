@@ -9,29 +9,9 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Callable
 
-
-@dataclass
-class DoubleResult:
-    epochs_run: int
-    stop_reason: str
-    history: list[dict[str, float]]
-    metrics: dict[str, float]
-    params: int
-    seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epochs_run": self.epochs_run,
-            "stop_reason": self.stop_reason,
-            "history": self.history,
-            "metrics": self.metrics,
-            "params": self.params,
-            "seconds": self.seconds,
-        }
+from trainers.result import STOPPED, TrainResult
 
 
 def size_of(config) -> float:
@@ -39,7 +19,7 @@ def size_of(config) -> float:
     return min(1.0, max(0.0, math.log(config.model.width / 16) / math.log(8)))
 
 
-def _run(config, reporter, errors: Callable[[float], dict[str, float]], final: dict[str, float]) -> DoubleResult:
+def _run(config, reporter, errors: Callable[[float], dict[str, float]], final: dict[str, float]) -> TrainResult:
     """Report each epoch (errors fall toward their final values), stop when told, then finish."""
     started = time.perf_counter()
     epochs = config.training.epochs
@@ -50,15 +30,15 @@ def _run(config, reporter, errors: Callable[[float], dict[str, float]], final: d
         history.append(m)
         reporter.report(epoch, m)
         if reporter.should_stop():
-            return DoubleResult(epoch, "stopped by reporter", history, dict(m), int(final["params"]), time.perf_counter() - started)
+            return TrainResult(epoch, STOPPED, history, dict(m), int(final["params"]), time.perf_counter() - started)
     metrics = {**history[-1], **final}
     metrics["test_accuracy"] = 1.0 - metrics["test_error"]
     for key in ("loss", "accuracy"):
         metrics.pop(key)
-    return DoubleResult(epochs, "completed", history, metrics, int(final["params"]), time.perf_counter() - started)
+    return TrainResult(epochs, "completed", history, metrics, int(final["params"]), time.perf_counter() - started)
 
 
-def sized(config, data, reporter) -> DoubleResult:
+def sized(config, data, reporter) -> TrainResult:
     """Wider small CNNs are more accurate and slower: the most accurate trials break a latency limit.
 
     Final errors: train 0.02 + 0.08 (1 - s) + 0.05 dropout, train-dev +0.02, dev +0.01, test +0.005
@@ -78,7 +58,7 @@ def sized(config, data, reporter) -> DoubleResult:
     return _run(config, reporter, errors, final)
 
 
-def overfitting(config, data, reporter) -> DoubleResult:
+def overfitting(config, data, reporter) -> TrainResult:
     """High variance that dropout reduces: train 0.01, train-dev 0.01 + 0.12 (1 - 2 dropout), dev +0.005."""
     dropout = config.model.dropout
     variance = 0.12 * max(0.0, 1 - 2 * dropout)

@@ -12,14 +12,14 @@ import math
 import os
 import time
 
-from tests.doubles import DoubleResult
+from trainers.result import NAN_LOSS, STOPPED, TrainResult
 
 
 def _epoch_seconds() -> float:
     return float(os.environ.get("HPSEARCH_TEST_EPOCH_SECONDS", "0.05"))
 
 
-def paced(config, data, reporter) -> DoubleResult:
+def paced(config, data, reporter) -> TrainResult:
     """Dev accuracy rises with the log learning rate (1e-5 is hopeless, 1e-1 is best) and with epochs.
 
     Hopeless learning rates stay near chance (0.1), so a pruner has something to prune.
@@ -36,9 +36,9 @@ def paced(config, data, reporter) -> DoubleResult:
         history.append(m)
         reporter.report(epoch, m)
         if reporter.should_stop():
-            return DoubleResult(epoch, "stopped by reporter", history, dict(m), 1000, time.perf_counter() - started)
+            return TrainResult(epoch, STOPPED, history, dict(m), 1000, time.perf_counter() - started)
     final = {**history[-1], "test_error": history[-1]["dev_error"], "latency_ms": 1.0, "params": 1000.0, "model_mb": 0.01}
-    return DoubleResult(len(history), "completed", history, final, 1000, time.perf_counter() - started)
+    return TrainResult(len(history), "completed", history, final, 1000, time.perf_counter() - started)
 
 
 def segfault(config, data, reporter):
@@ -53,10 +53,10 @@ def hang(config, data, reporter):
     time.sleep(3600)
 
 
-def nan_loss(config, data, reporter) -> DoubleResult:
+def nan_loss(config, data, reporter) -> TrainResult:
     m = {"loss": math.nan, "accuracy": 0.1}
     reporter.report(1, m)
-    return DoubleResult(1, "nan loss", [m], {}, 1000, 0.0)
+    return TrainResult(1, NAN_LOSS, [m], {}, 1000, 0.0)
 
 
 def broken_model(config, data, reporter):

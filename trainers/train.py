@@ -14,8 +14,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
-from typing import Any, Mapping, Protocol
+from typing import Any, Mapping
 
 import keras
 import numpy as np
@@ -24,57 +23,12 @@ from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Splits, load_splits, pipeline
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
+from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 
 EVAL_BATCH = 256
 
 # Our tf.data pipelines shuffle themselves; Keras warns that fit's shuffle flag is then ignored.
 warnings.filterwarnings("ignore", message=".*shuffle=True. was passed.*")
-
-
-class Reporter(Protocol):
-    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        """Called after every epoch (numbered from 1) with that epoch's metrics."""
-
-    def should_stop(self) -> bool:
-        """Asked after every report: True ends training now (pruning, shutdown)."""
-
-
-class _NoReporter:
-    def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
-        pass
-
-    def should_stop(self) -> bool:
-        return False
-
-
-NO_REPORTER: Reporter = _NoReporter()
-
-# Why a run ended.
-COMPLETED = "completed"
-STOPPED = "stopped by reporter"
-EARLY_STOPPING = "early stopping"
-NAN_LOSS = "nan loss"
-
-
-@dataclass
-class TrainResult:
-    epochs_run: int
-    stop_reason: str
-    history: list[dict[str, float]]
-    metrics: dict[str, float]  # final: errors per split, accuracies, latency, size
-    params: int
-    seconds: float
-    model: Any = field(default=None, repr=False)  # the trained keras.Model (not serialised)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "epochs_run": self.epochs_run,
-            "stop_reason": self.stop_reason,
-            "history": self.history,
-            "metrics": self.metrics,
-            "params": self.params,
-            "seconds": self.seconds,
-        }
 
 
 def accelerator_present() -> bool:
