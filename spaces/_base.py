@@ -32,11 +32,14 @@ class TrialLike(Protocol):
 
 
 @dataclass(frozen=True)
-class Float:
+class _Range:
+    """A numeric range; Float and Int differ only in their kind."""
+
     low: float
     high: float
     log: bool = False
     why: str = ""
+    kind = float
 
     def __post_init__(self) -> None:
         if not self.low <= self.high:
@@ -44,43 +47,33 @@ class Float:
         if self.log and self.low <= 0:
             raise SpaceError(f"a log-scale range needs low > 0, got low={self.low}")
 
-    def suggest(self, trial: TrialLike, name: str) -> float:
-        return float(trial.suggest_float(name, self.low, self.high, log=self.log))
+    def suggest(self, trial: TrialLike, name: str):
+        suggest = trial.suggest_int if self.kind is int else trial.suggest_float
+        return self.kind(suggest(name, self.low, self.high, log=self.log))
+
+    def _span(self, low=None, high=None) -> str:
+        return f"{self.low if low is None else low:g} .. {self.high if high is None else high:g}"
 
     def describe(self) -> tuple[str, str]:
-        return f"{self.low:g} .. {self.high:g}", "log" if self.log else "linear"
+        return self._span(), "log" if self.log else "linear"
 
-    def narrowed(self, name: str, spec: Any) -> "Float":
-        low, high = _bounds(name, spec, float)
+    def narrowed(self, name: str, spec: Any):
+        low, high = _bounds(name, spec, self.kind)
         if low < self.low or high > self.high:
-            raise SpaceError(
-                f"{name} can only be narrowed within {self.low:g} .. {self.high:g}, got {low:g} .. {high:g}"
-            )
+            raise SpaceError(f"{name} can only be narrowed within {self._span()}, got {self._span(low, high)}")
         return dataclasses.replace(self, low=low, high=high)
 
 
 @dataclass(frozen=True)
-class Int:
+class Float(_Range):
+    kind = float
+
+
+@dataclass(frozen=True)
+class Int(_Range):
     low: int
     high: int
-    log: bool = False
-    why: str = ""
-
-    def __post_init__(self) -> None:
-        if not self.low <= self.high:
-            raise SpaceError(f"a range needs low <= high, got low={self.low}, high={self.high}")
-
-    def suggest(self, trial: TrialLike, name: str) -> int:
-        return int(trial.suggest_int(name, self.low, self.high, log=self.log))
-
-    def describe(self) -> tuple[str, str]:
-        return f"{self.low} .. {self.high}", "log" if self.log else "linear"
-
-    def narrowed(self, name: str, spec: Any) -> "Int":
-        low, high = _bounds(name, spec, int)
-        if low < self.low or high > self.high:
-            raise SpaceError(f"{name} can only be narrowed within {self.low} .. {self.high}, got {low} .. {high}")
-        return dataclasses.replace(self, low=low, high=high)
+    kind = int
 
 
 @dataclass(frozen=True)
