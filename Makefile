@@ -50,3 +50,23 @@ test-fast: venv
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock demo-best.yaml
+
+# Benchmarks against hpsearch's peers (not part of `make test`): benchmarks/results/*.json and
+# BENCHMARKS.md, about 35 minutes on 2 cores; bench-quick: under 10 minutes, BENCHMARKS-quick.md.
+.PHONY: bench bench-quick bench-deps
+BENCH_STAMP := $(VENV)/.bench-installed-stamp
+
+$(BENCH_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+# PostgreSQL server binaries for the coordination benchmark's throwaway cluster, only when missing.
+bench-deps:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
+	    { echo "installing PostgreSQL server binaries"; apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
+
+bench: $(BENCH_STAMP) bench-deps
+	HPSEARCH_BENCH_COMMAND="make bench" $(BIN)/python -m benchmarks.run
+
+bench-quick: $(BENCH_STAMP) bench-deps
+	HPSEARCH_BENCH_COMMAND="make bench-quick" $(BIN)/python -m benchmarks.run --quick

@@ -113,6 +113,11 @@ class Worker:
     def serve(self) -> int:
         log.info("worker %s:%d serving %s on %s", self.identity["host"], self.identity["pid"],
                  ", ".join(self.only) if self.only else "every study", self.storage.display)
+        if self.only:
+            known = {s.study_name for s in self.storage.optuna.get_all_studies()}
+            for name in self.only:
+                if name not in known:
+                    log.warning("no study named %r yet; waiting for it to be launched", name)
         idle_since = time.monotonic()
         delay = 1.0
         while not self.shutdown.is_set():

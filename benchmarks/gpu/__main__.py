@@ -32,7 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.part == "throughput":
             from benchmarks.gpu import throughput
 
-            result = throughput.run(args.quick, log=log, smoke=args.smoke)
+            def save(partial):
+                with open(args.part_out, "w", encoding="utf-8") as f:
+                    json.dump(partial, f)
+
+            result = throughput.run(args.quick, log=log, smoke=args.smoke, save=save)
         else:
             from benchmarks.gpu import study
 
@@ -49,14 +53,18 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     body = {"backend": backend}
     for part in ("throughput", "study"):
-        out = os.path.join(tempfile.mkdtemp(prefix="hpsearch-bench-gpu-"), f"{part}.json")
+        # Beside --out when given, so that a run cut short still leaves what its parts measured.
+        folder = os.path.dirname(os.path.abspath(args.out)) if args.out else tempfile.mkdtemp(prefix="hpsearch-bench-gpu-")
+        out = os.path.join(folder, f"gpu-{part}.json")
         cmd = [sys.executable, "-m", "benchmarks.gpu", "--part", part, "--part-out", out] + (["--quick"] if args.quick else []) + (["--smoke"] if args.smoke else [])
         proc = subprocess.run(cmd, env=child_env(KERAS_BACKEND=backend), cwd=REPO)
-        if proc.returncode == 0 and os.path.exists(out):
+        if os.path.exists(out):  # a part cut short leaves what it measured
             with open(out, encoding="utf-8") as f:
                 body[part] = json.load(f)
         else:
             body[part] = {"error": f"exit code {proc.returncode}"}
+        if proc.returncode != 0:
+            body[part]["exit_code"] = proc.returncode
     notes = []
     if backend == "jax":
         notes.append("No TensorFlow on this machine: Keras ran on JAX, where every step is compiled by XLA, so "

@@ -27,7 +27,8 @@ def train(config, data=None, reporter=None):
 
     from trainers.data import load_splits
     from trainers.model import build_model
-    from trainers.train import COMPLETED, EVAL_BATCH, NO_REPORTER, STOPPED, TrainResult, _Loop
+    from trainers.result import COMPLETED, NO_REPORTER, STOPPED, TrainResult
+    from trainers.train import EVAL_BATCH, _Loop
 
     reporter = reporter or NO_REPORTER
     started = time.perf_counter()

@@ -15,11 +15,11 @@ import tempfile
 import time
 from typing import Any
 
-TRIALS = 8
+TRIALS = 6
 EPOCHS = 5
 
 
-def run(quick: bool = False, log=print) -> dict[str, Any]:
+def run(quick: bool = False, log=print, timeout_seconds: float = 240.0) -> dict[str, Any]:
     import optuna
     from optuna.trial import TrialState
 
@@ -39,9 +39,13 @@ def run(quick: bool = False, log=print) -> dict[str, Any]:
     launch(storage, "gpu-study", spec)
     started = time.monotonic()
     with open(os.path.join(folder, "worker.log"), "w") as out:
-        proc = subprocess.run([sys.executable, "-m", "search", "worker", "--study", "gpu-study", "--idle-exit", "60"],
-                              env=child_env(HPSEARCH_STORAGE=url), cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
-                              timeout=900)
+        proc = subprocess.Popen([sys.executable, "-m", "search", "worker", "--study", "gpu-study", "--idle-exit", "60"],
+                                env=child_env(HPSEARCH_STORAGE=url), cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            proc.wait(timeout_seconds)
+        except subprocess.TimeoutExpired:  # stop gracefully (SIGTERM) and report the trials that finished
+            proc.terminate()
+            proc.wait(120)
     wall = time.monotonic() - started
     study = optuna.load_study(study_name="gpu-study", storage=storage.optuna)
     done = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]

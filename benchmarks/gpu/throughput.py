@@ -112,10 +112,13 @@ def measure(builder: str, side: int, batch: int, policy: str, jit: bool, classes
         keras.mixed_precision.set_global_policy("float32")
 
 
-def run(quick: bool = False, log=print, smoke: bool = False) -> dict[str, Any]:
-    """smoke: tiny inputs and batches, to check the script on a CPU; the numbers mean nothing."""
+def run(quick: bool = False, log=print, smoke: bool = False, save=None, budget_seconds: float = 300.0) -> dict[str, Any]:
+    """smoke: tiny inputs and batches, to check the script on a CPU; the numbers mean nothing.
+    save(result) is called after every row, so a run cut short still leaves what it measured; cases
+    left when `budget_seconds` have passed are skipped (compilation can take minutes per model)."""
     global TARGET_SECONDS
     backend = select_backend()
+    started = time.monotonic()
     rows = []
     cases = CASES[:1] + CASES[3:] if quick else CASES
     if smoke:
@@ -125,12 +128,17 @@ def run(quick: bool = False, log=print, smoke: bool = False) -> dict[str, Any]:
         for label, policy, jit in modes(backend):
             if builder == "stock_resnet50" and policy == "float32":
                 continue  # only for the comparison with NVIDIA's mixed-precision numbers
+            if time.monotonic() - started > budget_seconds:
+                rows.append({"model": name, "input": f"{side}x{side}", "mode": label, "error": "skipped: time budget spent"})
+                continue
             try:
                 row = measure(builder, side, batch, policy, jit)
             except Exception as exc:  # out of memory, an op missing on a backend: record, go on
                 row = {"error": f"{type(exc).__name__}: {str(exc).splitlines()[0][:300] if str(exc) else ''}"}
             row.update(model=name, input=f"{side}x{side}", mode=label, policy=policy, jit_compile=jit)
             rows.append(row)
+            if save:
+                save({"backend": backend, "rows": rows})
             log(f"gpu: {name} {label}: {row.get('images_per_second', row.get('error'))} img/s, "
                 f"utilisation {row.get('utilisation_percent')}%")
     return {"backend": backend, "rows": rows}
