@@ -33,7 +33,7 @@ from benchmarks.common import child_env, log, summary, write_result
 
 EPOCHS = 10
 EPOCH_SECONDS = 0.5  # a 5-second trial: short, so coordination costs show
-TRIALS_PER_WORKER = 4  # three steady-state cycles per worker
+TRIALS_PER_WORKER = 4  # three steady-state cycles per worker (3 with --quick)
 FULL_COUNTS = [1, 2, 4, 8, 16]
 QUICK_COUNTS = [1, 4]
 TF_TRIALS = 4
@@ -238,6 +238,9 @@ def main(argv: list[str] | None = None) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
     counts = [int(c) for c in args.counts.split(",")] if args.counts else (QUICK_COUNTS if args.quick else FULL_COUNTS)
+    global TRIALS_PER_WORKER, TF_TRIALS
+    if args.quick:
+        TRIALS_PER_WORKER, TF_TRIALS = 3, 3
     env = child_env(HPSEARCH_TEST_EPOCH_SECONDS=str(EPOCH_SECONDS), HPSEARCH_HEARTBEAT="10")
     os.environ.update({k: env[k] for k in ("PYTHONPATH", "HPSEARCH_TEST_EPOCH_SECONDS")})
     results: dict[str, Any] = {}

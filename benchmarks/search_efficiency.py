@@ -27,6 +27,7 @@ import argparse
 import json
 import math
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -37,15 +38,20 @@ from typing import Any
 
 from benchmarks.common import child_env, log, summary, write_result
 
-MAX_EPOCHS = 9  # the most any configuration trains; KerasTuner's max_epochs, hpsearch's --epochs
+MAX_EPOCHS = 9  # the most any configuration trains (KerasTuner's max_epochs, hpsearch's --epochs); set per run
 FACTOR = 3  # KerasTuner Hyperband's reduction factor (hpsearch's SHA/Hyperband pruners use 3 too)
 NEAR = 0.005  # "within 0.5 points"
 # The pruner "hpsearch with pruning" uses: the best of median / sha / hyperband in a pilot on
 # this task (see BENCHMARKS.md); `--pruners` runs the others too.
 BEST_PRUNER = "median"
 
-FULL = {"budget": 150, "seeds": [0, 1, 2]}  # 150 epochs = two full KerasTuner Hyperband iterations
-QUICK = {"budget": 27, "seeds": [0, 1, 2]}
+# 75 epochs at 9 per configuration is one full KerasTuner Hyperband iteration (factor 3: brackets of
+# 9x1 -> 3x3 -> 1x9, 5x3 -> 2x9 and 3x9 epochs); 11 epochs at 3 per configuration is one at max 3.
+FULL = {"budget": 75, "max_epochs": 9, "seeds": [0, 1, 2]}
+QUICK = {"budget": 11, "max_epochs": 3, "seeds": [0, 1, 2]}
+# A pilot on this task (budget 75, seeds 0 and 1, best dev accuracy): median 0.879 / 0.774,
+# sha 0.833 / 0.801, hyperband 0.714 / 0.848, no pruning 0.714 / 0.809. Median had the best mean.
+PILOT = "pilot (budget 75, seeds 0 and 1), best dev accuracy: median 0.879/0.774, sha 0.833/0.801, hyperband 0.714/0.848"
 
 
 def contenders(pruners: list[str], quick: bool) -> dict[str, dict[str, str]]:
@@ -266,9 +272,11 @@ def _mark_pruned_lineages(trials: dict[str, dict[str, Any]]) -> None:
             t["state"] = "pruned"
 
 
-def child(name: str, spec: dict[str, str], seed: int, budget: int) -> dict[str, Any]:
+def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: int) -> dict[str, Any]:
+    global MAX_EPOCHS
     from benchmarks import digits_hard
 
+    MAX_EPOCHS = max_epochs
     data = digits_hard.load()
     if spec["kind"] == "hpsearch":
         return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data)
@@ -321,11 +329,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--max-epochs", type=int, help="most epochs per configuration")
     parser.add_argument("--out", help="where to write the JSON (child: the run's raw trace)")
     args = parser.parse_args(argv)
 
     if args.child:
-        result = child(args.child, json.loads(args.spec), args.seed, args.budget)
+        result = child(args.child, json.loads(args.spec), args.seed, args.budget, args.max_epochs)
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f)
         return 0
@@ -336,6 +345,8 @@ def main(argv: list[str] | None = None) -> int:
         plan["budget"] = args.budget
     if args.seeds:
         plan["seeds"] = list(range(args.seeds))
+    if args.max_epochs:
+        plan["max_epochs"] = args.max_epochs
     pruners = [p.strip() for p in args.pruners.split(",") if p.strip()]
     entrants = contenders(pruners, args.quick)
     names = list(entrants)
@@ -346,7 +357,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in order:
                 out = os.path.join(tmp, f"{seed}-{len(raw[name])}-{abs(hash(name))}.json")
                 cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec",
-                       json.dumps(entrants[name]), "--seed", str(seed), "--budget", str(plan["budget"]), "--out", out]
+                       json.dumps(entrants[name]), "--seed", str(seed), "--budget", str(plan["budget"]),
+                       "--max-epochs", str(plan["max_epochs"]), "--out", out]
                 t0 = time.monotonic()
                 proc = subprocess.run(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 if proc.returncode != 0:
@@ -365,10 +377,10 @@ def main(argv: list[str] | None = None) -> int:
     from benchmarks import digits_hard
 
     body = {
-        "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": MAX_EPOCHS, "factor": FACTOR,
+        "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": plan["max_epochs"], "factor": FACTOR,
                      "seeds": plan["seeds"], "dataset": digits_hard.DESCRIPTION, "space": "small",
                      "hpsearch_trials": "in-process (process-per-trial cost: see coordination)",
-                     "best_pruner": pruners[0]},
+                     "best_pruner": pruners[0], "pruner_pilot": PILOT},
         "contenders": entrants,
         "table": table,
         "per_run": per_run,
@@ -390,13 +402,15 @@ def evaluate_targets(raw, per_run, pruners: list[str], budget: int) -> dict[str,
         hit = first_reaching(run["events"], goal)
         fractions.append(hit["epochs_used"] / budget if hit else None)
     reach = summary(fractions)
+    # A seed whose pruned run never came within 0.5 points counts as infinitely late.
+    reach_median = statistics.median([f if f is not None else math.inf for f in fractions]) if fractions else math.inf
     ours = summary([r["best_dev_accuracy"] for r in per_run[pruned_name].values()])["median"]
     theirs = summary([r["best_dev_accuracy"] for r in per_run["KerasTuner Hyperband"].values()])["median"]
     return {
         "pruning_reaches_unpruned_best": {
             "target": "with pruning, hpsearch comes within 0.5 points of the no-pruning best using at most 40% of the epochs",
-            "fraction_of_budget": reach, "met": reach["median"] is not None and not reach.get("missing")
-            and reach["median"] <= 0.40, "seeds_compared": sorted(plain)},
+            "fraction_of_budget": reach, "median_counting_misses_as_never": None if math.isinf(reach_median) else reach_median,
+            "met": reach_median <= 0.40, "seeds_compared": sorted(plain)},
         "best_vs_kerastuner_hyperband": {
             "target": "at equal budget, hpsearch's median best dev accuracy is at least KerasTuner Hyperband's",
             "hpsearch": ours, "kerastuner_hyperband": theirs, "met": ours is not None and theirs is not None and ours >= theirs},

@@ -36,6 +36,8 @@ _LAST_OUTAGE = [float("-inf")]  # monotonic time this process last failed to rea
 class StorageError(RuntimeError):
     """The storage URL is malformed, or the storage cannot be reached."""
 
+    unreachable = False
+
 
 def default_embedded_path() -> str:
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
@@ -89,8 +91,11 @@ def normalize_url(url: str) -> str:
         # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3; we ship psycopg2.
         parsed = parsed.set(drivername="postgresql+psycopg2")
     if password:
-        _SECRETS.add(password)
-        _SECRETS.add(urllib.parse.quote(password, safe=""))
+        # Scrubbing a 1-3 character password from free text would garble every log line; such
+        # passwords are still masked wherever a URL is printed (mask_url).
+        if len(password) >= 4:
+            _SECRETS.add(password)
+            _SECRETS.add(urllib.parse.quote(password, safe=""))
         parsed = parsed.set(password=password)
     return parsed.render_as_string(hide_password=False)
 
@@ -187,7 +192,9 @@ def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None
             heartbeat_stale_trial_callback=stale_callback,
         )
     except Exception as exc:  # sqlalchemy errors, missing drivers, bad hosts
-        raise StorageError(f"cannot open storage {mask_url(url)}: {_first_line(exc)}") from None
+        error = StorageError(f"cannot open storage {mask_url(url)}: {_first_line(exc)}")
+        error.unreachable = is_connection_error(exc)  # worth waiting for (a database still starting)
+        raise error from None
     return Storage(url=url, optuna=rdb, heartbeat_seconds=heartbeat)
 
 

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from search import recording
 from search.spec import HALTED_ATTR, SpecError, StudySpec, make_pruner, make_sampler, read_spec
-from search.storage import Storage, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
+from search.storage import Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
 from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
@@ -293,7 +293,22 @@ def _summary(config) -> str:
 
 
 def main(storage_url: str | None, studies: list[str] | None, idle_exit: float | None, heartbeat: int | None = None) -> int:
-    worker = Worker(storage_url, studies=studies, idle_exit=idle_exit, heartbeat_seconds=heartbeat)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda signum, frame: stop.set())
+    delay = 1.0
+    while True:
+        try:
+            worker = Worker(storage_url, studies=studies, idle_exit=idle_exit, heartbeat_seconds=heartbeat)
+            break
+        except StorageError as exc:
+            # A database still starting (compose, a restart): wait for it; anything else is fatal.
+            if not exc.unreachable:
+                raise
+            log.warning("%s; retrying in %.0f s", exc, delay)
+            if stop.wait(delay):
+                return 0
+            delay = min(delay * 2, 30.0)
     worker.install_signal_handlers()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return worker.serve()
