@@ -63,10 +63,12 @@ def test_resume_after_stopping_every_worker_and_the_database(own_postgres, recor
         w.send_signal(signal.SIGTERM)
     assert [w.wait(30) for w in workers] == [0, 0]
     own_postgres.stop()
-    time.sleep(2)
+    # The new workers start before the database is back (as compose may start them): they wait.
+    workers = [start_worker(url, "--idle-exit", "8", HPSEARCH_TEST_EPOCH_SECONDS="0.1") for _ in range(2)]
+    time.sleep(3)
+    assert all(w.poll() is None for w in workers), "a worker gave up on a database that is still starting"
     own_postgres.start()
     started = time.monotonic()
-    workers = [start_worker(url, "--idle-exit", "8", HPSEARCH_TEST_EPOCH_SECONDS="0.1") for _ in range(2)]
     assert [w.wait(240) for w in workers] == [0, 0]
     for name, budget in (("resume", 6), ("other", 3)):
         trials = trials_of(url, name)
@@ -81,6 +83,6 @@ def test_resume_after_stopping_every_worker_and_the_database(own_postgres, recor
                 retries = [r for r in trials if r.user_attrs.get("retry_of") == t.number]
                 assert retries and retries[0].state in (TrialState.COMPLETE, TrialState.PRUNED)
     assert interrupted >= 1, "SIGTERM mid-trial must interrupt a trial"
-    record("every worker stopped (SIGTERM) and PostgreSQL restarted, then new workers",
+    record("every worker stopped (SIGTERM) and PostgreSQL stopped; new workers started before it came back",
            f"both studies continued to their budgets (6/6 and 3/3); {interrupted} interrupted trials re-run",
            f"finished {time.monotonic() - started:.0f} s after the restart")
