@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	rm -f $(DEMO_STORAGE) $(DEMO_STORAGE).lock
+	rm -f $(DEMO_STORAGE) $(DEMO_STORAGE).lock*
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) launch demo --dataset digits --space small \
 	    --trials 12 --epochs 8 --pruner median --human-error 0.005 --workers 2
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) status demo
@@ -49,7 +49,7 @@ test-fast: venv
 	$(BIN)/python -m pytest tests -m "not slow"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock demo-best.yaml
+	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock* demo-best.yaml
 
 # Benchmarks against hpsearch's peers (not part of `make test`): benchmarks/results/*.json and
 # BENCHMARKS.md, about 35 minutes on 2 cores; bench-quick: under 10 minutes, BENCHMARKS-quick.md.

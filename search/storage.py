@@ -140,11 +140,17 @@ class Storage:
         return is_embedded(self.url)
 
     @contextlib.contextmanager
-    def budget_lock(self, study_name: str) -> Iterator[None]:
-        """Serialise 'count the trials, then create one' across every worker on this storage."""
+    def lock(self, key: str) -> Iterator[None]:
+        """An exclusive lock named `key`, across every process on this storage.
+
+        Used for a study's budget ("count the trials, then create one") and for its figures.
+        PostgreSQL: a transaction-scoped advisory lock (released on commit, or by the server if
+        the holder dies). Files: an flock on a lock file beside the storage, one per key.
+        """
+        digest = zlib.crc32(f"hpsearch:{key}".encode())
         if self.embedded or self.url.startswith("sqlite"):
             path = journal_path(self.url) if self.embedded else self.url.split("///", 1)[-1]
-            with open(f"{path}.budget.lock", "a+") as f:
+            with open(f"{path}.lock-{digest:08x}", "a+") as f:
                 fcntl.flock(f, fcntl.LOCK_EX)
                 try:
                     yield
@@ -154,13 +160,14 @@ class Storage:
         if self.url.startswith("postgresql"):
             from sqlalchemy import text
 
-            key = zlib.crc32(f"hpsearch:{study_name}".encode())
-            # A transaction-scoped advisory lock: released on commit, or by the server if we die.
             with self.optuna.engine.begin() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
+                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": digest})
                 yield
             return
         yield  # other databases: no lock; the budget may then overshoot by a few trials
+
+    def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager[None]:
+        return self.lock(f"budget:{study_name}")
 
 
 def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None, stale_callback=None) -> Storage:

@@ -252,7 +252,7 @@ class Worker:
             log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
         from search import figures  # refresh() never raises: a figure must not fail a worker
 
-        figures.refresh(study, spec, lock=lambda: self.storage.budget_lock(f"{study.study_name}:figures"))
+        figures.refresh(study, spec, lock=lambda: self.storage.lock(f"figures:{study.study_name}"))
 
     def fail_orphans(self, study: optuna.Study) -> None:
         """Fail and requeue RUNNING trials whose worker is gone (stale heartbeat, or dead pid here)."""

@@ -198,7 +198,7 @@ def test_concurrent_refreshes_leave_every_figure_whole(journal_url, tmp_path):
     def writer():
         mine = studies.load(open_storage(journal_url), "many")
         for _ in range(3):
-            results.append(figures.refresh(mine, spec, lock=lambda: storage.budget_lock("many:figures")))
+            results.append(figures.refresh(mine, spec, lock=lambda: storage.lock("figures:many")))
 
     threads = [threading.Thread(target=writer) for _ in range(4)]
     for t in threads:
