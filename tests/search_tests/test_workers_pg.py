@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 import time
 
 import pytest
 from optuna.trial import TrialState
 
-from search.storage import open_storage
+from search.storage import normalize_url, open_storage
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import finished, running_trial, states, trials_of, wait_for
 
@@ -143,12 +147,6 @@ def test_status_and_export_on_postgres_mask_the_password(pg_url, postgres, tmp_p
 
 def test_studies_are_plain_optuna_studies(pg_url):
     """Optuna's own CLI reads what hpsearch stored, unchanged."""
-    import os
-    import subprocess
-    import sys
-
-    from search.storage import normalize_url
-
     launch(pg_url, "plain", *PACED, "--trials", "2", "--epochs", "2", "--pruner", "none")
     worker = start_worker(pg_url, "--study", "plain", "--idle-exit", "3")
     assert worker.wait(120) == 0
@@ -156,8 +154,6 @@ def test_studies_are_plain_optuna_studies(pg_url):
     out = subprocess.run([optuna_cli, "trials", "--study-name", "plain", "--storage", normalize_url(pg_url), "-f", "json"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    import json
-
     trials = json.loads(out.stdout)
     assert len(trials) == 2 and all(t["state"] == "COMPLETE" for t in trials)
     assert {"learning_rate", "dropout"} <= set(trials[0]["params"])
