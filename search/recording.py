@@ -8,13 +8,18 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import socket
 from typing import Any, Mapping
 
 import optuna
+import psutil
 from optuna.trial import TrialState
 
+from search import advice
+from search.diagnostics import measured, trial_attrs
 from search.spec import StudySpec
+from search.storage import is_connection_error
 from search.trial_runner import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
 
 CURVE_KEYS = ("train_error", "train_dev_error", "dev_error", "loss", "accuracy")
@@ -47,10 +52,6 @@ def clean(value: Any) -> Any:
 
 
 def worker_identity() -> dict[str, Any]:
-    import os
-
-    import psutil
-
     pid = os.getpid()
     return {"host": socket.gethostname(), "pid": pid, "started": psutil.Process(pid).create_time()}
 
@@ -96,7 +97,6 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
         # ... mirrored where the dashboard (which reads only the legacy list) and our tools read them.
         attrs["constraints"] = constraints
         attrs["feasible"] = all(v <= 0 for v in constraints.values())
-    from search.diagnostics import measured, trial_attrs  # the error analysis (bias, variance, mismatch)
 
     decomposition = measured(spec.human_error, metrics)
     attrs.update(trial_attrs(decomposition))
@@ -115,10 +115,7 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
 
 def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, decomposition, curves, constraints) -> None:
     """The trial's markdown note in optuna-dashboard; a note that cannot be built never loses the result."""
-    from optuna_dashboard import save_note
-
-    from search import advice
-    from search.storage import is_connection_error
+    from optuna_dashboard import save_note  # heavy (plotly, bottle): only once a note is written
 
     try:
         body = advice.trial_note(

@@ -223,7 +223,7 @@ class Worker:
             trial.set_user_attr("config", config.to_dict())
             if config.optimizer.name == "sgd":
                 trial.set_user_attr("momentum", config.optimizer.momentum)
-            retry_of = trial.user_attrs.get("retry_of") if hasattr(trial, "user_attrs") else None
+            retry_of = trial.user_attrs.get("retry_of")
             tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
             outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog)
             try:
