@@ -161,9 +161,26 @@ def search_efficiency(doc) -> list[str]:
                 f"{spread(t['pruning_reaches_unpruned_best']['fraction_of_budget'], 3, pct=True)}.",
             f"- {t['best_vs_kerastuner_hyperband']['target']}: {met(t['best_vs_kerastuner_hyperband']['met'])} — "
             f"{num(t['best_vs_kerastuner_hyperband']['hpsearch'])} against {num(t['best_vs_kerastuner_hyperband']['kerastuner_hyperband'])}."]
+    first, pruned = _pruned_at_first_epoch(doc, f"hpsearch TPE + {s['best_pruner']} pruner")
+    if pruned:
+        out.append(f"- Of the {pruned} trials hpsearch's {s['best_pruner']} pruner stopped, {first} ({first / pruned:.0%}) "
+                   "were stopped at their first epoch, when most configurations of this task are still near chance "
+                   "(0.1) and the good ones are not yet distinguishable: search/spec.py builds "
+                   "`MedianPruner(n_startup_trials=3, n_warmup_steps=1)`, and Optuna prunes from `step == n_warmup_steps`, "
+                   "while hpsearch numbers epochs from 1, so there is no warm-up at all.")
     for note in doc.get("notes", []):
         out.append(f"- {note}")
     return out + [""]
+
+
+def _pruned_at_first_epoch(doc, name: str) -> tuple[int, int]:
+    first = pruned = 0
+    for run in doc.get("traces", {}).get(name, {}).values():
+        for trial, info in run["trials"].items():
+            if info.get("state") == "pruned":
+                pruned += 1
+                first += info.get("epochs") == 1
+    return first, pruned
 
 
 def trainer_overhead(doc) -> list[str]:
@@ -190,6 +207,12 @@ def trainer_overhead(doc) -> list[str]:
             "|---|" + "---|" * len(next(iter(doc["datasets"].values()))["hpsearch_evaluation_seconds"])]
     for name, r in doc["datasets"].items():
         out.append(f"| {name} | " + " | ".join(spread(v, 3) for v in r["hpsearch_evaluation_seconds"].values()) + " |")
+    out += ["", "hpsearch's training part is `model.fit` itself with one epoch-level callback (no per-batch hook), so "
+                "its training throughput can differ from a bare fit only by noise; read the ratio against the spread of "
+                "the per-repeat ratios. The whole-epoch difference is the evaluation: three separate `evaluate` calls "
+                "per epoch, each with a fixed cost of building an iterator and its callbacks (train-dev and dev take "
+                "about as long as each other though dev has 50% more images), plus re-scoring up to "
+                f"{s['train_eval_examples']} training images, which on small data is the whole training set."]
     for note in doc.get("notes", []):
         out.append(f"- {note}")
     return out + [""]
@@ -223,7 +246,24 @@ def coordination(doc) -> list[str]:
         out += ["", f"With TensorFlow imported in every trial process (the double imports `trainers.train`, as the real "
                     f"trainer does; journal storage, 1 worker, {s['tf_trials']} trials): overhead per trial "
                     f"{spread(tf['overhead_per_trial_seconds'], 2)} s, of which the trial process's start-up (spawn to "
-                    f"trainer imported, the `startup_seconds` attr) {spread(tf['startup_seconds'], 2)} s."]
+                    f"trainer imported, the `startup_seconds` attr) {spread(tf['startup_seconds'], 2)} s. That start-up "
+                    "is the import of TensorFlow and Keras in every new trial process: the trial forkserver "
+                    "(search/trial_runner.py) preloads only `search.trial_process`, `trainers.config` and `yaml`."]
+    worst = min(((row["ratio"], storage, count, row) for storage, rows in doc["storages"].items()
+                 for count, row in rows.items()), default=None)
+    if worst and worst[0] < 0.9:
+        ratio, storage, count, row = worst
+        h = row["hpsearch"]
+        out += ["", f"Where the whole-run ratio drops ({storage}, {count} workers: {ratio:.2f}), the steady-state cycles "
+                    f"still match raw Optuna ({row['steady_ratio']:.2f} of its median): the loss is at the start of the run, "
+                    f"where a few cycles take up to {h['overhead_per_trial_seconds']['max']:.1f} s over the training "
+                    f"time against a median of {h['overhead_per_trial_seconds']['median']:.2f} s. A worker pays once per "
+                    "study what raw Optuna does not: idle workers find a new study by polling every 2 s (so they join "
+                    "over up to 2 s), and each starts its trial forkserver at its first trial; with "
+                    f"{count} workers starting together on {s['cores']} cores these one-off costs queue for the CPU, and "
+                    f"with {s['trials_per_worker']} trials per worker they are a large share of the run (most likely "
+                    "cause, from these timings; not isolated separately). Over a study of many trials per worker they "
+                    "fade into the steady state."]
     for note in doc.get("notes", []):
         out.append(f"- {note}")
     return out + [""]
@@ -254,6 +294,22 @@ def gpu(doc) -> list[str]:
                     f"{st['workers']} real hpsearch worker, trainer `{st['trainer']}`: **{num(st['trials_per_hour'], 0)} "
                     f"trials/hour**; trial process start-up {', '.join(map(str, st['startup_seconds']))} s; "
                     f"trial durations {', '.join(map(str, st['trial_seconds']))} s."]
+        if st["finished"] + st["failed"] < st["trials"] or st.get("fail_reasons", [""])[0].startswith("interrupted"):
+            out.append(f"The study was stopped at its time limit with {st['finished']} of {st['trials']} trials finished "
+                       "(the trial then running was interrupted and queued again, which is what `failed` counts), so "
+                       "this rate rests on few trials. Each finished trial spent most of its time starting Keras on JAX "
+                       "and compiling with XLA in its fresh trial process; its 5 epochs on 1,080 digits took about a "
+                       "second.")
+    small = [r for r in tp.get("rows", []) if r["model"].startswith("small CNN") and "images_per_second" in r]
+    big = [r["utilisation_percent"] for r in tp.get("rows", []) if r.get("input") == "224x224"
+           and r.get("utilisation_percent") is not None]
+    if small:
+        out.append("")
+        out.append(f"The small CNN keeps the GPU busy only {min(r['utilisation_percent'] for r in small):.0f}-"
+                   f"{max(r['utilisation_percent'] for r in small):.0f}% of the time: its steps last a few milliseconds, "
+                   "so the per-step dispatch from Python and the synchronisation after each `train_on_batch` dominate; "
+                   "larger batches or `steps_per_execution` would fill it."
+                   + (f" The 224x224 networks keep it {min(big):.0f}-{max(big):.0f}% busy." if big else ""))
     if st and "doesn't support `jit_compile=True`" in st.get("worker_log_tail", ""):
         out += ["", "The study's trials that did not finish hit a Keras rule: a model holding a layer that declares "
                     "`supports_jit = False` (RandomRotation, RandomZoom, RandomTranslation, RandomCrop, RandomShear, "

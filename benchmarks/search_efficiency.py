@@ -86,7 +86,7 @@ class Tracker:
         self.trials.setdefault(trial, {"epochs": 0})["epochs"] += 1
 
 
-def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data) -> dict[str, Any]:
+def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, warmup: int | None = None) -> dict[str, Any]:
     import keras
     import optuna
     from optuna.trial import TrialState
@@ -97,7 +97,10 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data) -> dic
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     spec = StudySpec(space="small", epochs=MAX_EPOCHS, pruner=pruner, sampler=sampler, seed=seed * 1000, trials=10**6)
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
+    pruner_obj = make_pruner(spec)
+    if warmup is not None:  # a variant of hpsearch's median pruner, to test a fix to its warm-up
+        pruner_obj = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=pruner_obj)
     space = get_space(spec.space)
     tracker = Tracker(budget)
 
@@ -279,7 +282,7 @@ def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: i
     MAX_EPOCHS = max_epochs
     data = digits_hard.load()
     if spec["kind"] == "hpsearch":
-        return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data)
+        return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data, spec.get("warmup"))
     return run_kerastuner(spec["tuner"], seed, budget, data)
 
 
