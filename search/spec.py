@@ -158,7 +158,9 @@ def read_spec(study: optuna.Study | Any) -> StudySpec | None:
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if spec.pruner == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=1)
+        # Epochs are numbered from 1 and Optuna prunes from step == n_warmup_steps: 2 means the
+        # first epoch, when most configurations are still near chance, is never judged.
+        return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     if spec.pruner == "sha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if spec.pruner == "hyperband":
