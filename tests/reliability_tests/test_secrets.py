@@ -81,25 +81,25 @@ def _wait_http(port: int) -> None:
     raise AssertionError("dashboard did not answer")
 
 
-def test_dashboard_binds_to_loopback_and_warns_when_exposed(journal_url, record):
+def _serve_dashboard(url: str, *host_args: str) -> tuple[set[str], str]:
+    """Start `hpsearch dashboard`, wait for it to answer; return its listening addresses and output."""
     port = free_port()
-    proc = subprocess.Popen([HPSEARCH, "dashboard", "--port", str(port)], env=cli_env(journal_url),
+    proc = subprocess.Popen([HPSEARCH, "dashboard", *host_args, "--port", str(port)], env=cli_env(url),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         _wait_http(port)
-        assert _listening_addresses(proc.pid, port) == {"127.0.0.1"}
+        addresses = _listening_addresses(proc.pid, port)
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(20)
-    port = free_port()
-    exposed = subprocess.Popen([HPSEARCH, "dashboard", "--host", "0.0.0.0", "--port", str(port)], env=cli_env(journal_url),
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_http(port)
-        assert _listening_addresses(exposed.pid, port) == {"0.0.0.0"}
-    finally:
-        exposed.send_signal(signal.SIGINT)
-        out = exposed.communicate(timeout=20)[0]
+        out = proc.communicate(timeout=20)[0]
+    return addresses, out
+
+
+def test_dashboard_binds_to_loopback_and_warns_when_exposed(journal_url, record):
+    addresses, _ = _serve_dashboard(journal_url)
+    assert addresses == {"127.0.0.1"}
+    addresses, out = _serve_dashboard(journal_url, "--host", "0.0.0.0")
+    assert addresses == {"0.0.0.0"}
     assert "has no authentication" in out
     record("hpsearch dashboard (default) and --host 0.0.0.0",
            "binds 127.0.0.1 by default; 0.0.0.0 binds all addresses and warns that it has no authentication")
