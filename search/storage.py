@@ -228,6 +228,27 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
+class Backoff:
+    """The waits between retries against an unreachable database: 1 s, doubling, at most 30 s.
+
+    One rule for the worker loop, a worker still waiting for its database, and a trial's writes.
+    """
+
+    FIRST, CAP = 1.0, 30.0
+
+    def __init__(self) -> None:
+        self.delay = self.FIRST
+
+    def next(self) -> float:
+        """The wait before the next try; each call doubles the one after, up to CAP."""
+        delay = self.delay
+        self.delay = min(delay * 2, self.CAP)
+        return delay
+
+    def reset(self) -> None:
+        self.delay = self.FIRST
+
+
 def note_outage() -> None:
     """Record that the database was unreachable just now (heartbeats, retries, the worker loop)."""
     import time

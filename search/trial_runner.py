@@ -20,7 +20,7 @@ from typing import Any, Callable, TypeVar
 import optuna
 
 from search.spec import StudySpec
-from search.storage import Storage, describe_error, is_connection_error, note_outage
+from search.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
 from search.trial_process import GO, STOP, child_main
 from trainers.result import NAN_LOSS, STOPPED
 
@@ -41,7 +41,7 @@ class Outcome:
 
 def with_retry(fn: Callable[[], T], *, what: str, log: logging.LoggerAdapter | logging.Logger, max_wait: float = 1800.0) -> T:
     """Call `fn`, waiting with exponential backoff while the database is unreachable."""
-    delay, waited = 1.0, 0.0
+    backoff, waited = Backoff(), 0.0
     while True:
         try:
             return fn()
@@ -49,10 +49,10 @@ def with_retry(fn: Callable[[], T], *, what: str, log: logging.LoggerAdapter | l
             if not is_connection_error(exc) or waited >= max_wait:
                 raise
             note_outage()
+            delay = backoff.next()
             log.warning("storage unreachable while %s (%s); retrying in %.0f s", what, describe_error(exc), delay)
             time.sleep(delay)
             waited += delay
-            delay = min(delay * 2, 30.0)
 
 
 class Heartbeat:

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from search import recording
 from search.spec import HALTED_ATTR, SpecError, StudySpec, make_pruner, make_sampler, read_spec
-from search.storage import Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
+from search.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
 from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
@@ -119,25 +119,30 @@ class Worker:
                 if name not in known:
                     log.warning("no study named %r yet; waiting for it to be launched", name)
         idle_since = time.monotonic()
-        delay = 1.0
+        idle_logged = False
+        backoff = Backoff()
         while not self.shutdown.is_set():
             try:
                 ran = self.run_next()
-                delay = 1.0
+                backoff.reset()
             except Exception as exc:
                 if not is_connection_error(exc):
                     raise
                 note_outage()
+                delay = backoff.next()
                 log.warning("storage unreachable (%s); retrying in %.0f s", describe_error(exc), delay)
                 self.shutdown.wait(delay)
-                delay = min(delay * 2, 30.0)
                 continue
             if ran == "done":
                 log.info("every study this worker serves has met its budget; exiting")
                 return 0
             if ran:
                 idle_since = time.monotonic()
+                idle_logged = False
                 continue
+            if not idle_logged:  # once per idle spell: a person (or a test) can tell waiting from working
+                log.info("idle: no study has a trial to run; looking again every %.0f s", self.poll_seconds)
+                idle_logged = True
             if self.idle_exit is not None and time.monotonic() - idle_since >= self.idle_exit:
                 log.info("idle for %.0f s; exiting", self.idle_exit)
                 return 0
@@ -296,7 +301,7 @@ def main(storage_url: str | None, studies: list[str] | None, idle_exit: float | 
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda signum, frame: stop.set())
-    delay = 1.0
+    backoff = Backoff()
     while True:
         try:
             worker = Worker(storage_url, studies=studies, idle_exit=idle_exit, heartbeat_seconds=heartbeat)
@@ -305,10 +310,10 @@ def main(storage_url: str | None, studies: list[str] | None, idle_exit: float | 
             # A database still starting (compose, a restart): wait for it; anything else is fatal.
             if not exc.unreachable:
                 raise
+            delay = backoff.next()
             log.warning("%s; retrying in %.0f s", exc, delay)
             if stop.wait(delay):
                 return 0
-            delay = min(delay * 2, 30.0)
     worker.install_signal_handlers()
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     return worker.serve()

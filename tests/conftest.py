@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -11,6 +12,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from dataclasses import dataclass
 
 import pytest
@@ -65,7 +67,7 @@ class PostgresCluster:
              "-c", "shared_buffers=64MB"],
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # a busy machine starts a server slowly
         while time.monotonic() < deadline:
             ok = subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True)
             if ok.returncode == 0:
@@ -157,3 +159,33 @@ def run_cli(*args: str, storage: str | None = None, timeout: float = 300, check:
 def start_worker(storage: str, *args: str, log_path: str | None = None, **env) -> subprocess.Popen:
     out = open(log_path, "w") if log_path else subprocess.DEVNULL
     return subprocess.Popen([HPSEARCH, "worker", *args], env=cli_env(storage, **env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+
+
+@contextlib.contextmanager
+def serve_dashboard(storage: str, *args: str):
+    """Run `hpsearch dashboard` as a user does, on a free port; yield (process, base URL) once it answers.
+
+    On exit it is stopped with SIGINT (Ctrl-C) and its output is left in `process.output`.
+    """
+    port = free_port()
+    proc = subprocess.Popen([HPSEARCH, "dashboard", *args, "--port", str(port)], env=cli_env(storage),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
+    base = f"http://127.0.0.1:{port}"
+    answered = False
+    try:
+        deadline = time.monotonic() + 120
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
+                answered = True
+                break
+            except OSError:
+                time.sleep(0.3)
+        if answered:
+            yield proc, base
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        proc.output = proc.communicate(timeout=60)[0]
+    if not answered:
+        raise AssertionError(f"hpsearch dashboard did not answer on {base}:\n{proc.output}")

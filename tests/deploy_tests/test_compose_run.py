@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from tests.conftest import HPSEARCH, _drop_to_nobody, cli_env, free_port, pg_bin
+from tests.search_tests.helpers import wait_for
 from deploy_files import (
     PG_HBA_TLS,
     environment,
@@ -103,7 +104,10 @@ def test_compose_services_run_a_study_to_its_exact_budget(postgres, tmp_path):
             time.sleep(1)
         else:
             pytest.fail("the study did not finish in time:\n" + "\n".join(read(l) for l in logs))
-        time.sleep(2)  # a worker that overshot the budget would have asked for a trial by now
+        # Each worker goes idle only after it found the budget spent; one that overshot would have
+        # created a fourth trial before saying so.
+        for log in logs:
+            wait_for(lambda: "idle: no study has a trial to run" in read(log), 120, f"{log} to go idle")
     finally:
         for w in workers:  # what `docker stop` sends
             if w.poll() is None:
@@ -186,8 +190,8 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
             stdout=open(f"{root}/server.log", "w"), stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody,
         )
         try:
-            ready = None
-            for _ in range(100):
+            ready, deadline = None, time.monotonic() + 120  # a busy machine starts a server slowly
+            while time.monotonic() < deadline:
                 ready = subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "hpsearch"],
                                        capture_output=True)
                 if ready.returncode == 0:

@@ -9,7 +9,7 @@ from optuna.trial import TrialState
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import trials_of
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 BASE = ["--space", "small", "--weights", "none", "--pruner", "none", "--epochs", "2"]
 
@@ -23,34 +23,35 @@ CASES = {
 }
 
 
-def test_each_broken_trial_fails_alone_and_the_worker_goes_on(journal_url, record):
+def test_each_broken_trial_fails_alone_and_the_worker_goes_on(pg_url, record):
     for double in CASES:
         run_cli("launch", double, *BASE, "--trainer", f"tests.doubles_faults:{double}", "--trials", "1",
-                "--max-failures", "2", "--trial-timeout", "3", storage=journal_url, check=True)
+                "--max-failures", "2", "--trial-timeout", "3", storage=pg_url, check=True)
     run_cli("launch", "healthy", *BASE, "--trainer", "tests.doubles_faults:paced", "--trials", "3",
-            storage=journal_url, check=True)
-    worker = start_worker(journal_url, "--idle-exit", "5")
+            storage=pg_url, check=True)
+    worker = start_worker(pg_url, "--idle-exit", "5")
     assert worker.wait(300) == 0
     for double, (fault, reason) in CASES.items():
-        trials = trials_of(journal_url, double)
+        trials = trials_of(pg_url, double)
         assert [t.state for t in trials] == [TrialState.FAIL, TrialState.FAIL], double
         for t in trials:
             assert reason in t.user_attrs["fail_reason"], (double, t.user_attrs["fail_reason"])
-        record(fault, f"trial FAIL with fail_reason \"{trials[0].user_attrs['fail_reason'][:70]}\"; study halted after 2; worker went on")
+        record(fault, f"trial FAIL with fail_reason \"{trials[0].user_attrs['fail_reason'][:70]}\"; study halted after 2; worker went on",
+               storage="PostgreSQL")
     # The same worker finished the healthy study too.
-    assert sum(t.state == TrialState.COMPLETE for t in trials_of(journal_url, "healthy")) == 3
+    assert sum(t.state == TrialState.COMPLETE for t in trials_of(pg_url, "healthy")) == 3
 
 
-def test_a_study_whose_every_trial_fails_halts_with_a_clear_message(journal_url, tmp_path, record):
+def test_a_study_whose_every_trial_fails_halts_with_a_clear_message(pg_url, tmp_path, record):
     proc = run_cli("launch", "doomed", *BASE, "--trainer", "tests.doubles_faults:segfault", "--trials", "5",
-                   "--max-failures", "3", "--workers", "1", "--log-dir", str(tmp_path), storage=journal_url, timeout=300)
+                   "--max-failures", "3", "--workers", "1", "--log-dir", str(tmp_path), storage=pg_url, timeout=300)
     assert proc.returncode == 1
     assert "study 'doomed' halted: the last 3 trials failed (latest: trial process crashed (SIGSEGV))" in proc.stderr
-    status = run_cli("status", storage=journal_url, check=True)
+    status = run_cli("status", storage=pg_url, check=True)
     assert "halted" in status.stdout
     # Fixing the cause and resuming un-halts it.
-    resumed = run_cli("launch", "doomed", *BASE, "--trainer", "tests.doubles_faults:segfault", "--resume", storage=journal_url)
+    resumed = run_cli("launch", "doomed", *BASE, "--trainer", "tests.doubles_faults:segfault", "--resume", storage=pg_url)
     assert resumed.returncode == 0
-    assert "halted" not in run_cli("status", storage=journal_url, check=True).stdout
+    assert "halted" not in run_cli("status", storage=pg_url, check=True).stdout
     record("a study whose every trial fails", "halted after --max-failures (3) failures in a row; "
-           "launch --workers exits 1 naming the cause; --resume un-halts")
+           "launch --workers exits 1 naming the cause; --resume un-halts", storage="PostgreSQL")

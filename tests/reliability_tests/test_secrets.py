@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import time
 import urllib.parse
 import urllib.request
 
@@ -13,7 +10,7 @@ import optuna
 import pytest
 
 from search.storage import open_storage
-from tests.conftest import HPSEARCH, cli_env, free_port, run_cli, start_worker
+from tests.conftest import run_cli, serve_dashboard, start_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -56,7 +53,8 @@ def test_the_password_never_appears(postgres, pg_url, tmp_path, record):
     for secret in secrets:
         assert secret not in joined
     record("the database password (with { } @ : % / in it, raw or percent-encoded)",
-           f"absent from {len(texts)} outputs, logs, errors, the exported file and every stored attr; shown as ***")
+           f"absent from {len(texts)} outputs, logs, errors, the exported file and every stored attr; shown as ***",
+           storage="PostgreSQL")
 
 
 def _listening_addresses(pid: int, port: int) -> set[str]:
@@ -70,36 +68,19 @@ def _listening_addresses(pid: int, port: int) -> set[str]:
     return found
 
 
-def _wait_http(port: int) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=2).read()
-            return
-        except OSError:
-            time.sleep(0.3)
-    raise AssertionError("dashboard did not answer")
-
-
 def _serve_dashboard(url: str, *host_args: str) -> tuple[set[str], str]:
     """Start `hpsearch dashboard`, wait for it to answer; return its listening addresses and output."""
-    port = free_port()
-    proc = subprocess.Popen([HPSEARCH, "dashboard", *host_args, "--port", str(port)], env=cli_env(url),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        _wait_http(port)
-        addresses = _listening_addresses(proc.pid, port)
-    finally:
-        proc.send_signal(signal.SIGINT)
-        out = proc.communicate(timeout=20)[0]
-    return addresses, out
+    with serve_dashboard(url, *host_args) as (proc, base):
+        addresses = _listening_addresses(proc.pid, int(base.rsplit(":", 1)[1]))
+    return addresses, proc.output
 
 
-def test_dashboard_binds_to_loopback_and_warns_when_exposed(journal_url, record):
-    addresses, _ = _serve_dashboard(journal_url)
+def test_dashboard_binds_to_loopback_and_warns_when_exposed(pg_url, record):
+    addresses, _ = _serve_dashboard(pg_url)
     assert addresses == {"127.0.0.1"}
-    addresses, out = _serve_dashboard(journal_url, "--host", "0.0.0.0")
+    addresses, out = _serve_dashboard(pg_url, "--host", "0.0.0.0")
     assert addresses == {"0.0.0.0"}
     assert "has no authentication" in out
     record("hpsearch dashboard (default) and --host 0.0.0.0",
-           "binds 127.0.0.1 by default; 0.0.0.0 binds all addresses and warns that it has no authentication")
+           "binds 127.0.0.1 by default; 0.0.0.0 binds all addresses and warns that it has no authentication",
+           storage="PostgreSQL")

@@ -60,18 +60,20 @@ def test_sigkill_at_a_random_point_of_a_trial(pg_url, record, moment, min_epochs
     assert retry[0].user_attrs["retry_history"] == [failed.number]
     assert finished(pg_url, name) == 3
     assert not [t for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)]
-    # Heartbeat 1 s, stale after 3 s; the new worker starts 2 s after the kill and checks at once.
-    assert detected < 15
+    # How fast is a figure, not a pass/fail rule: heartbeat 1 s, stale after 3 s, a new worker 2 s after the kill.
     record(f"worker SIGKILL {moment} (no worker alive for 2 s, then a new one)",
            f"trial {failed.number} FAIL, re-run as trial {retry[0].number} (retry_of={failed.number}); budget 3/3, none RUNNING",
-           f"detected and failed {detected:.1f} s after the kill (heartbeat 1 s, grace 3 s)")
+           f"detected and failed {detected:.1f} s after the kill (heartbeat 1 s, grace 3 s)", storage="PostgreSQL")
 
 
-def test_sigterm_and_sigint_while_idle(pg_url, record):
+def test_sigterm_and_sigint_while_idle(pg_url, record, tmp_path):
     for sig in (signal.SIGTERM, signal.SIGINT):
-        worker = start_worker(pg_url)
-        time.sleep(3)  # it has found nothing to do and is polling
+        log = tmp_path / f"{sig.name}.log"
+        worker = start_worker(pg_url, log_path=str(log))
+        # It has found nothing to do and is polling: it says so once.
+        wait_for(lambda: "idle: no study has a trial to run" in log.read_text(), 120, "the worker to go idle")
         sent = time.monotonic()
         worker.send_signal(sig)
-        assert worker.wait(15) == 0
-        record(f"{sig.name} to an idle worker", "exit 0", f"exited {time.monotonic() - sent:.1f} s after the signal")
+        assert worker.wait(120) == 0, log.read_text()  # compose's stop_grace_period is 2 minutes
+        record(f"{sig.name} to an idle worker", "exit 0", f"exited {time.monotonic() - sent:.1f} s after the signal",
+               storage="PostgreSQL")

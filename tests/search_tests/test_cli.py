@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 
 import pytest
 import yaml
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli
+from tests.conftest import HPSEARCH, REPO, cli_env, run_cli
 from tests.search_tests.helpers import trials_of
 
 PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none"]
@@ -99,18 +101,33 @@ def test_bad_train_configs(tmp_path):
         path = tmp_path / name
         path.write_text(text)
         proc = run_cli("train", str(path))
-        assert proc.returncode == 2 and proc.stderr.strip() == f"hpsearch: error: {message}" or message in proc.stderr, proc.stderr
-        assert len(proc.stderr.strip().splitlines()) == 1
+        assert proc.returncode == 2, (name, proc.returncode, proc.stderr)
+        (line,) = proc.stderr.strip().splitlines()
+        assert line.startswith("hpsearch: error: ") and message in line, line
     proc = run_cli("train", str(tmp_path / "missing.yaml"))
     assert proc.returncode == 2 and "cannot read" in proc.stderr
-    good = tmp_path / "good.yaml"
+
+
+def test_train_refuses_a_save_path_it_cannot_write_before_training(tmp_path):
+    # A read-only folder. Root writes anywhere through CAP_DAC_OVERRIDE, so as root (CI) the command
+    # runs without that capability: root then meets the folder's permissions like any user.
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    good = folder / "good.yaml"
     good.write_text("training: {epochs: 1}\n")
-    readonly = tmp_path / "ro"
-    readonly.mkdir()
-    readonly.chmod(0o555)
-    proc = run_cli("train", str(good), "--save", str(readonly / "m.keras"))
-    if os.geteuid() != 0:  # root writes anywhere
-        assert proc.returncode != 0 and "permission denied" in proc.stderr
+    folder.chmod(0o555)
+    target = str(folder / "m.keras")
+    argv = [HPSEARCH, "train", str(good), "--save", target]
+    if os.geteuid() == 0:
+        drop = "-dac_override,-dac_read_search"
+        argv = [shutil.which("setpriv") or "setpriv", f"--bounding-set={drop}", f"--inh-caps={drop}", *argv]
+    try:
+        proc = subprocess.run(argv, env=cli_env(), capture_output=True, text=True, timeout=300, cwd=REPO)
+    finally:
+        folder.chmod(0o755)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"hpsearch: error: cannot write {target}: permission denied"
+    assert "epoch" not in proc.stdout.lower()  # refused before any training
 
 
 def test_gp_sampler_without_pytorch_is_refused_at_launch(journal_url):

@@ -9,13 +9,11 @@ import shutil
 import subprocess
 import tempfile
 import threading
-from socketserver import ThreadingMixIn
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
-from tests.conftest import REPO, free_port, run_cli
+from tests.conftest import REPO, run_cli, serve_dashboard
 from optuna.trial import TrialState
 
 from search import figures, report, studies
@@ -49,15 +47,6 @@ def study_detail(storage_url: str, name: str) -> tuple[int, dict]:
     return study_id, api_get(app, f"/api/studies/{study_id}")
 
 
-class _Server(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-
-
-class _Quiet(WSGIRequestHandler):
-    def log_message(self, *args):  # keep pytest's output clean
-        pass
-
-
 def chromium(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     exe = shutil.which("chromium")
     if not exe:
@@ -86,14 +75,9 @@ def digits_study(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def dashboard_url(digits_study):
-    from optuna_dashboard import wsgi
-
-    server = make_server("127.0.0.1", free_port(), wsgi(open_storage(digits_study[0]).optuna), server_class=_Server, handler_class=_Quiet)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    """The page a user opens: `hpsearch dashboard` on the study's storage."""
+    with serve_dashboard(digits_study[0]) as (_, base):
+        yield base
 
 
 @pytest.mark.slow
@@ -117,7 +101,9 @@ def test_every_finished_trial_has_the_decomposition_and_a_note(digits_study):
         for curve in ("train_error", "train_dev_error", "dev_error"):
             assert len(a["curves"][curve]) == a["epochs_run"] == 2
         assert a["curves"]["dev_error"][-1] == pytest.approx(a["dev_error"])
-        assert a["feasible"] is True and a["constraints"]["latency_ms"] < 0  # 100 ms is generous for 8x8 images
+        # The limit is recorded as measured minus limit (feasible iff <= 0), whatever the machine's speed.
+        assert a["constraints"]["latency_ms"] == pytest.approx(a["latency_ms"] - 100)
+        assert a["feasible"] is (a["latency_ms"] <= 100)
         note = notes[t.number]
         assert note.startswith(f"## Trial {t.number}: {a['dominant_problem']}")
         assert "| train-dev |" in note and "### Next steps" in note and "inference mode" in note

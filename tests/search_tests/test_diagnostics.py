@@ -184,4 +184,10 @@ def test_suggested_narrowing_moves_toward_the_fix_and_stays_valid():
     bias = suggest_narrowing(StudySpec(space="small"), views, views[:1], "bias")
     assert bias["dropout"] == {"low": 0.0, "high": 0.2} and bias["depth"]["low"] == 2
     assert suggest_narrowing(spec, views, views, "data mismatch") == {}
-    assert DEFAULT_TOLERANCE == 0.01
+
+
+def test_a_gap_counts_only_above_the_tolerance():
+    # Variance 0.9 points is noise on a typical dev set; 1.5 points is a problem; a looser tolerance hides it.
+    assert decompose(0.0, 0.005, 0.014, 0.014).dominant == "none"
+    assert decompose(0.0, 0.005, 0.020, 0.020).dominant == "variance"
+    assert decompose(0.0, 0.005, 0.020, 0.020, tolerance=2 * DEFAULT_TOLERANCE).dominant == "none"

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from optuna.trial import TrialState
@@ -94,13 +93,11 @@ def test_a_signal_mid_trial_stops_the_worker_gracefully(pg_url, sig):
     worker = start_worker(pg_url, "--study", "term", HPSEARCH_TEST_EPOCH_SECONDS="0.5")
     try:
         trial = wait_for(lambda: running_trial(pg_url, "term"), 90, "a trial to report an epoch")
-        sent = time.monotonic()
         worker.send_signal(sig)
-        code = worker.wait(30)
-        elapsed = time.monotonic() - sent
+        code = worker.wait(120)  # within compose's stop_grace_period (2 minutes), or Docker kills it
     finally:
         stop_all([worker])
-    assert code == 0 and elapsed < 15
+    assert code == 0
     trials = trials_of(pg_url, "term")
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     stopped = next(t for t in trials if t.number == trial.number)
