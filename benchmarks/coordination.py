@@ -28,7 +28,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import child_env, log, summary, write_result
+from benchmarks.common import REPO, child_env, log, summary, write_result
 
 EPOCHS = 10
 EPOCH_SECONDS = 0.5  # a 5-second trial: short, so coordination costs show
@@ -220,6 +220,13 @@ def measure(kind: str, url: str, count: int, trials: int, trainer: str, env: dic
     }
 
 
+def import_seconds(module: str, env: dict) -> float:
+    """Seconds to import `module` in a fresh interpreter: the part of a trial's start-up that is the import."""
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, cwd=REPO, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--raw-worker":
         return raw_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
@@ -264,9 +271,11 @@ def main(argv: list[str] | None = None) -> int:
             if storage_name == "journal":
                 tf_overhead = measure("hpsearch", store.fresh(), 1, TF_TRIALS,
                                       "benchmarks.paced_trainers:paced_with_tensorflow", env)
+                tf_overhead["import_seconds"] = summary(import_seconds("trainers.train", env) for _ in range(3))
                 log(f"coordination: with TensorFlow imported: overhead "
                     f"{tf_overhead['overhead_per_trial_seconds']['median']:.2f} s/trial, "
-                    f"start-up {tf_overhead['startup_seconds']['median']:.2f} s")
+                    f"start-up {tf_overhead['startup_seconds']['median']:.2f} s, "
+                    f"import of trainers.train alone {tf_overhead['import_seconds']['median']:.2f} s")
         finally:
             store.close()
     ratios = [row["ratio"] for rows in results.values() for row in rows.values()]

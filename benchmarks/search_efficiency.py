@@ -144,7 +144,17 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, warmup
         pick = {"trial": str(best.number), "dev_accuracy": info["dev_accuracy"], "test_accuracy": info["test_accuracy"],
                 "rule": "hpsearch: the complete trial with the highest final-epoch dev accuracy"}
     return {"events": tracker.events, "trials": tracker.trials, "pick": pick,
-            "seconds": round(time.perf_counter() - tracker.t0, 2)}
+            "seconds": round(time.perf_counter() - tracker.t0, 2), "pruner": describe_pruner(pruner_obj)}
+
+
+def describe_pruner(pruner) -> dict[str, Any]:
+    """The pruner's class and settings as the run used them, so the report reads them instead of assuming."""
+    out: dict[str, Any] = {"class": type(pruner).__name__}
+    for name in ("n_startup_trials", "n_warmup_steps", "interval_steps", "min_resource", "reduction_factor"):
+        value = getattr(pruner, f"_{name}", None)
+        if isinstance(value, (int, float, str)):
+            out[name] = value
+    return out
 
 
 class KerasTunerTrial:
@@ -388,7 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         "table": table,
         "per_run": per_run,
         "targets": targets,
-        "traces": {name: {seed: {"events": run["events"], "trials": run["trials"], "pick": run["pick"]}
+        "traces": {name: {seed: {"events": run["events"], "trials": run["trials"], "pick": run["pick"],
+                                 "pruner": run.get("pruner")}
                           for seed, run in runs.items()} for name, runs in raw.items()},
     }
     path = write_result("search_efficiency", args.quick, body, started=started, path=args.out)
