@@ -125,11 +125,18 @@ class SecretFilter(logging.Filter):
 # ---- opening -----------------------------------------------------------------------------
 @dataclass
 class Storage:
-    """An opened storage and what hpsearch needs beside it."""
+    """An opened storage and what hpsearch needs beside it.
+
+    For a database, `optuna` is one `_CachedStorage` kept for the life of the process: Optuna wraps
+    an RDBStorage in a fresh, empty cache on every `load_study`, so a worker loading its study
+    before each trial would read the study's whole history every time. Passing this one wrapper
+    to `load_study` keeps finished trials cached; each read fetches only what changed.
+    """
 
     url: str  # as given (normalised); never print it: use `display`
     optuna: BaseStorage
     heartbeat_seconds: int | None
+    backend: BaseStorage | None = None  # the RDBStorage under the cache (its engine), None for files
 
     @property
     def display(self) -> str:
@@ -160,14 +167,57 @@ class Storage:
         if self.url.startswith("postgresql"):
             from sqlalchemy import text
 
-            with self.optuna.engine.begin() as conn:
+            with self.backend.engine.begin() as conn:
                 conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": digest})
                 yield
             return
         yield  # other databases: no lock; the budget may then overshoot by a few trials
 
+    @contextlib.contextmanager
+    def try_lock(self, key: str) -> Iterator[bool]:
+        """Like `lock`, but never waits: yields False at once when another process holds it."""
+        digest = zlib.crc32(f"hpsearch:{key}".encode())
+        if self.embedded or self.url.startswith("sqlite"):
+            path = journal_path(self.url) if self.embedded else self.url.split("///", 1)[-1]
+            with open(f"{path}.lock-{digest:08x}", "a+") as f:
+                try:
+                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    yield False
+                    return
+                try:
+                    yield True
+                finally:
+                    fcntl.flock(f, fcntl.LOCK_UN)
+            return
+        if self.url.startswith("postgresql"):
+            from sqlalchemy import text
+
+            with self.backend.engine.begin() as conn:
+                yield bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": digest}).scalar())
+            return
+        yield True
+
     def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager[None]:
         return self.lock(f"budget:{study_name}")
+
+    def count_states(self, study_id: int) -> dict[str, int]:
+        """How many trials of the study are in each state (by TrialState name), in one query.
+
+        A database answers with one GROUP BY, whatever the study's size; the journal file is
+        already replayed in memory, so counting there reads no history either.
+        """
+        if self.backend is not None:
+            from sqlalchemy import text
+
+            with self.backend.engine.connect() as conn:
+                rows = conn.execute(text("SELECT state, count(*) FROM trials WHERE study_id = :s GROUP BY state"),
+                                    {"s": study_id}).all()
+            return {getattr(state, "name", str(state)): int(n) for state, n in rows}
+        counts: dict[str, int] = {}
+        for t in self.optuna.get_all_trials(study_id, deepcopy=False):
+            counts[t.state.name] = counts.get(t.state.name, 0) + 1
+        return counts
 
 
 def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None, stale_callback=None) -> Storage:
@@ -202,7 +252,10 @@ def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None
         error = StorageError(f"cannot open storage {mask_url(url)}: {_first_line(exc)}")
         error.unreachable = is_connection_error(exc)  # worth waiting for (a database still starting)
         raise error from None
-    return Storage(url=url, optuna=rdb, heartbeat_seconds=heartbeat)
+    # Optuna's own wrapper (private, pinned with optuna==5.0.0): see Storage's docstring.
+    from optuna.storages._cached_storage import _CachedStorage
+
+    return Storage(url=url, optuna=_CachedStorage(rdb), heartbeat_seconds=heartbeat, backend=rdb)
 
 
 def _first_line(exc: BaseException) -> str:
