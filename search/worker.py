@@ -9,6 +9,11 @@ the spec all live in the storage. A worker
      so N workers never overshoot it;
   3. samples a configuration from the space, runs it in a trial process, records the outcome;
   4. on SIGTERM/SIGINT, stops the trial process, fails the trial, queues it again and exits 0.
+
+Nothing between one trial's end and the next one's start reads the study's whole history: the
+storage is cached across trials (search.storage), the budget is one count query, the budget lock
+covers only the creation of the trial's row, and the dashboard figures are rewritten by a
+background thread (search.refresher).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import psutil
 from optuna.trial import TrialState
 
 from search import recording
+from search.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.spec import HALTED_ATTR, SpecError, StudySpec, make_pruner, make_sampler, read_spec
 from search.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
 from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
@@ -57,6 +63,12 @@ class Counts:
     @property
     def counted(self) -> int:
         return self.complete + self.pruned + self.running + self.waiting
+
+
+def counts_from_states(states: dict[str, int]) -> Counts:
+    """Counts from `Storage.count_states` (state name -> number of trials)."""
+    return Counts(complete=states.get("COMPLETE", 0), pruned=states.get("PRUNED", 0), failed=states.get("FAIL", 0),
+                  running=states.get("RUNNING", 0), waiting=states.get("WAITING", 0))
 
 
 def count_trials(trials: Iterable[optuna.trial.FrozenTrial]) -> Counts:
@@ -90,6 +102,7 @@ class Worker:
         idle_exit: float | None = None,
         poll_seconds: float = 2.0,
         heartbeat_seconds: int | None = None,
+        figures_interval: float = DEFAULT_INTERVAL,
     ):
         self.storage: Storage = open_storage(storage_url, heartbeat_seconds=heartbeat_seconds, stale_callback=stale_callback)
         self.only = studies
@@ -98,6 +111,8 @@ class Worker:
         self.shutdown = threading.Event()
         self.identity = recording.worker_identity()
         self.trials_run = 0
+        self.figures_interval = figures_interval
+        self.refresher: FigureRefresher | None = None
 
     # ---- signals ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -111,6 +126,13 @@ class Worker:
 
     # ---- the loop --------------------------------------------------------------------
     def serve(self) -> int:
+        self.refresher = FigureRefresher(self.storage, self.load, interval=self.figures_interval)
+        try:
+            return self._serve()
+        finally:
+            self.refresher.stop()  # the figures show every trial this worker finished
+
+    def _serve(self) -> int:
         log.info("worker %s:%d serving %s on %s", self.identity["host"], self.identity["pid"],
                  ", ".join(self.only) if self.only else "every study", self.storage.display)
         if self.only:
@@ -177,7 +199,7 @@ class Worker:
                 log.error("[study=%s] cannot run here: %s", frozen.study_name, exc)
                 continue
             self.fail_orphans(study)
-            counts = count_trials(study.get_trials(deepcopy=False))
+            counts = counts_from_states(self.storage.count_states(study._study_id))
             if counts.finished < spec.trials:
                 all_done = False
             if counts.counted >= spec.trials and counts.waiting == 0:
@@ -198,16 +220,31 @@ class Worker:
         )
 
     def ask_within_budget(self, study: optuna.Study, spec: StudySpec) -> optuna.Trial | None:
+        """Create a trial only while the study is below its budget; the lock covers just that.
+
+        Inside the study's budget lock: one count query, then the trial's row (a queued retry first,
+        those already count toward the budget), its first heartbeat and this worker's identity, so
+        a worker that dies right now is noticed. Sampling the parameters reads the history, so it
+        happens after the lock is released (what `study.ask()` would do inside it).
+        """
+        storage = study._storage
+        asked = time.perf_counter()
         with self.storage.budget_lock(study.study_name):
-            counts = count_trials(study.get_trials(deepcopy=False))
+            acquired = time.perf_counter()
+            counts = counts_from_states(self.storage.count_states(study._study_id))
             if counts.waiting == 0 and counts.counted >= spec.trials:
                 return None
-            # ask() takes a WAITING trial (a retry) first; those already count toward the budget.
-            trial = study.ask()
-            # Heartbeat and identity at once, so a worker that dies right now is noticed.
-            Heartbeat(self.storage, trial._trial_id, log).beat()
-            trial.set_user_attr("worker", self.identity)
-            return trial
+            trial_id = study._pop_waiting_trial_id()
+            if trial_id is None:
+                trial_id = storage.create_new_trial(study._study_id)
+            Heartbeat(self.storage, trial_id, log).beat()
+            storage.set_trial_user_attr(trial_id, "worker", self.identity)
+        released = time.perf_counter()
+        trial = optuna.Trial(study, trial_id)
+        # Kept on the trial, so what the lock costs can be read from the storage (benchmarks, a slow database).
+        trial.set_user_attr("budget_lock", {"wait_ms": round(1000 * (acquired - asked), 2),
+                                            "held_ms": round(1000 * (released - acquired), 2)})
+        return trial
 
     # ---- one trial -------------------------------------------------------------------
     def run_trial(self, study: optuna.Study, spec: StudySpec, trial: optuna.Trial) -> None:
@@ -244,7 +281,7 @@ class Worker:
             self.after_trial(study, spec)
 
     def after_trial(self, study: optuna.Study, spec: StudySpec) -> None:
-        """Halt a study whose last `max_failures` trials all failed; refresh the dashboard's figures."""
+        """Halt a study whose last `max_failures` trials all failed; mark its dashboard figures as due."""
         finished = [
             t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
             if t.user_attrs.get("outcome") != INTERRUPTED
@@ -255,9 +292,7 @@ class Worker:
             reason = f"the last {spec.max_failures} trials failed (latest: {last[-1].user_attrs.get('fail_reason', 'unknown')})"
             study.set_user_attr(HALTED_ATTR, reason)
             log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
-        from search import figures  # refresh() never raises: a figure must not fail a worker
-
-        figures.refresh(study, spec, lock=lambda: self.storage.lock(f"figures:{study.study_name}"))
+        self.refresher.changed(study.study_name, spec)  # rewritten off this path, at most every few seconds
 
     def fail_orphans(self, study: optuna.Study) -> None:
         """Fail and requeue RUNNING trials whose worker is gone (stale heartbeat, or dead pid here)."""

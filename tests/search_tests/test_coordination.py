@@ -1,0 +1,106 @@
+"""A worker's cost per trial does not grow with the study's history: it never re-reads finished trials,
+counts the budget in one query, and holds the budget lock only to create the trial; figures are
+rewritten off the trial path, by one worker at a time."""
+
+from __future__ import annotations
+
+import threading
+
+import optuna
+import pytest
+from optuna.distributions import FloatDistribution
+from optuna.trial import TrialState, create_trial
+from sqlalchemy import event
+
+from search import studies
+from search.refresher import REFRESHED_ATTR, FigureRefresher
+from search.spec import StudySpec
+from search.storage import open_storage
+from search.worker import Worker
+
+HISTORY = 200
+NEW = 3
+
+
+def _prefilled(url: str, name: str) -> None:
+    storage = open_storage(url)
+    spec = StudySpec(space="small", trainer="tests.doubles_faults:paced", pruner="none", weights="none",
+                     trials=HISTORY + NEW, epochs=2)
+    study = studies.launch(storage, name, spec)
+    lr = FloatDistribution(1e-5, 1e-1, log=True)
+    study.add_trials([
+        create_trial(state=TrialState.COMPLETE, value=0.5 + i / (4 * HISTORY), params={"learning_rate": 10 ** (-5 + 4 * i / HISTORY)},
+                     distributions={"learning_rate": lr}, intermediate_values={1: 0.4, 2: 0.5},
+                     user_attrs={"curves": {"dev_error": [0.6, 0.5]}, "outcome": "complete"})
+        for i in range(HISTORY)
+    ])
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+def test_a_worker_reads_a_long_history_once_not_once_per_trial(pg_url, monkeypatch):
+    monkeypatch.setenv("HPSEARCH_TEST_EPOCH_SECONDS", "0.01")
+    _prefilled(pg_url, "long")
+    worker = Worker(pg_url, studies=["long"], idle_exit=0, figures_interval=3600)
+    rows: list[int] = []  # rows of `trials` each statement returned, from the worker's own connections
+
+    @event.listens_for(worker.storage.backend.engine, "after_cursor_execute")
+    def count(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM trials" in statement:
+            rows.append(max(cursor.rowcount, 0))
+
+    assert worker.serve() == 0
+    finished = [t for t in optuna.load_study(study_name="long", storage=open_storage(pg_url).optuna).trials
+                if t.state == TrialState.COMPLETE]
+    assert len(finished) == HISTORY + NEW  # the budget, exactly
+    # The history is read once (the first load fills the cache); after that every read of `trials`
+    # returns only unfinished, new or single rows. Reloading it per trial would return 200+ rows each time.
+    big = [n for n in rows if n >= HISTORY]
+    assert len(big) == 1, big
+    assert max(n for n in rows if n < HISTORY) <= NEW + 1, rows
+    lock = finished[-1].user_attrs["budget_lock"]
+    assert set(lock) == {"wait_ms", "held_ms"} and lock["held_ms"] >= 0
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgres"])
+def test_try_lock_never_waits_for_another_holder(kind, request, tmp_path):
+    url = f"journal:{tmp_path / 's.journal'}" if kind == "journal" else request.getfixturevalue("pg_url")
+    holder, other = open_storage(url), open_storage(url)
+    held, release, seen = threading.Event(), threading.Event(), []
+
+    def hold():
+        with holder.lock("figures:x"):
+            held.set()
+            release.wait(60)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert held.wait(60)
+        with other.try_lock("figures:x") as acquired:
+            seen.append(acquired)
+    finally:
+        release.set()
+        thread.join(60)
+    with other.try_lock("figures:x") as acquired:
+        seen.append(acquired)
+    assert seen == [False, True]
+
+
+def test_the_refresher_rewrites_changed_studies_when_it_stops(tmp_path):
+    url = f"journal:{tmp_path / 's.journal'}"
+    storage = open_storage(url)
+    spec = StudySpec(space="small", pruner="none")
+    study = studies.launch(storage, "fig", spec)
+    study.add_trial(create_trial(state=TrialState.COMPLETE, value=0.9, params={}, distributions={}))
+    load = lambda name, spec: optuna.load_study(study_name=name, storage=storage.optuna)  # noqa: E731
+    refresher = FigureRefresher(storage, load, interval=3600)  # the thread alone would wait an hour
+    refresher.changed("fig", spec)
+    refresher.stop()
+    attrs = load("fig", spec).user_attrs
+    assert attrs[REFRESHED_ATTR]["finished"] == 1
+    # Nothing finished since: a second flush leaves the figures as they are.
+    refresher = FigureRefresher(storage, load, interval=3600)
+    refresher.changed("fig", spec)
+    refresher.stop()
+    assert load("fig", spec).user_attrs[REFRESHED_ATTR] == attrs[REFRESHED_ATTR]
