@@ -113,10 +113,25 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
         study.tell(trial, state=TrialState.FAIL)
 
 
+def write_first_note(trial: optuna.Trial, body: str) -> None:
+    """The trial's note as optuna-dashboard stores it (study system attrs: a version, then chunks).
+
+    `optuna_dashboard.save_note` reads every system attr of the study twice to find the version
+    and stale chunks, and those hold every trial's note: a cost that grows with the study's
+    history on every trial. A trial's note is written once, when it ends, before anyone can edit
+    it in the dashboard, so it is version 1 with no older chunks, and nothing needs reading.
+    Uses optuna-dashboard's own key layout (pinned at 0.21.0).
+    """
+    from optuna_dashboard._note import note_ver_key, split_body
+
+    storage, study_id = trial.storage, trial.study._study_id
+    storage.set_study_system_attr(study_id, note_ver_key(trial._trial_id), 1)
+    for key, chunk in split_body(body, trial._trial_id).items():
+        storage.set_study_system_attr(study_id, key, chunk)
+
+
 def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, decomposition, curves, constraints) -> None:
     """The trial's markdown note in optuna-dashboard; a note that cannot be built never loses the result."""
-    from optuna_dashboard import save_note  # heavy (plotly, bottle): only once a note is written
-
     try:
         body = advice.trial_note(
             trial.number,
@@ -129,7 +144,7 @@ def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, deco
             reason=outcome.reason,
             epochs_run=len(outcome.history),
         )
-        save_note(trial, body)
+        write_first_note(trial, body)
     except Exception as exc:
         if is_connection_error(exc):
             raise  # the caller retries the whole recording

@@ -201,6 +201,29 @@ class Storage:
     def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager[None]:
         return self.lock(f"budget:{study_name}")
 
+    def studies_user_attrs(self) -> dict[str, tuple[int, dict]]:
+        """Every study's id and user attrs by name, without its system attrs.
+
+        Optuna's `get_all_studies` also loads every study's system attrs, where optuna-dashboard
+        keeps every trial's note and every figure: megabytes on a long study, on each poll of each
+        worker. A database answers from two small tables; the journal is replayed in memory already.
+        """
+        if self.backend is None:
+            return {s.study_name: (s._study_id, s.user_attrs) for s in self.optuna.get_all_studies()}
+        import json
+
+        from sqlalchemy import text
+
+        with self.backend.engine.connect() as conn:
+            rows = conn.execute(text("SELECT s.study_id, s.study_name, a.key, a.value_json FROM studies s "
+                                     "LEFT JOIN study_user_attributes a ON a.study_id = s.study_id")).all()
+        out: dict[str, tuple[int, dict]] = {}
+        for study_id, name, key, value in rows:
+            attrs = out.setdefault(name, (study_id, {}))[1]
+            if key is not None:
+                attrs[key] = json.loads(value)
+        return out
+
     def count_states(self, study_id: int) -> dict[str, int]:
         """How many trials of the study are in each state (by TrialState name), in one query.
 

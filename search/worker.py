@@ -33,7 +33,7 @@ from optuna.trial import TrialState
 
 from search import recording
 from search.refresher import DEFAULT_INTERVAL, FigureRefresher
-from search.spec import HALTED_ATTR, SpecError, StudySpec, make_pruner, make_sampler, read_spec
+from search.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
 from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
 
@@ -136,7 +136,7 @@ class Worker:
         log.info("worker %s:%d serving %s on %s", self.identity["host"], self.identity["pid"],
                  ", ".join(self.only) if self.only else "every study", self.storage.display)
         if self.only:
-            known = {s.study_name for s in self.storage.optuna.get_all_studies()}
+            known = set(self.storage.studies_user_attrs())
             for name in self.only:
                 if name not in known:
                     log.warning("no study named %r yet; waiting for it to be launched", name)
@@ -172,19 +172,20 @@ class Worker:
         log.info("worker stopped after %d trials", self.trials_run)
         return 0
 
-    def candidate_studies(self) -> list[tuple[optuna.study.FrozenStudy, StudySpec]]:
+    def candidate_studies(self) -> list[tuple[str, StudySpec]]:
+        """The studies this worker may serve: launched by hpsearch, not halted (names and specs)."""
         out = []
-        for frozen in self.storage.optuna.get_all_studies():
-            if self.only and frozen.study_name not in self.only:
+        for name, (_, attrs) in self.storage.studies_user_attrs().items():
+            if self.only and name not in self.only:
                 continue
             try:
-                spec = read_spec(frozen)
+                spec = StudySpec.from_dict(attrs[SPEC_ATTR]) if attrs.get(SPEC_ATTR) else None
             except SpecError as exc:
-                log.warning("skipping study %s: %s", frozen.study_name, exc)
+                log.warning("skipping study %s: %s", name, exc)
                 continue
-            if spec is None or frozen.user_attrs.get(HALTED_ATTR):
+            if spec is None or attrs.get(HALTED_ATTR):
                 continue
-            out.append((frozen, spec))
+            out.append((name, spec))
         return out
 
     def run_next(self) -> bool | str:
@@ -192,11 +193,11 @@ class Worker:
         candidates = self.candidate_studies()
         random.shuffle(candidates)  # spread workers over studies
         all_done = bool(self.only) and len(candidates) == len(self.only)
-        for frozen, spec in candidates:
+        for name, spec in candidates:
             try:
-                study = self.load(frozen.study_name, spec)
+                study = self.load(name, spec)
             except SpecError as exc:  # e.g. a sampler this worker cannot build: other workers may
-                log.error("[study=%s] cannot run here: %s", frozen.study_name, exc)
+                log.error("[study=%s] cannot run here: %s", name, exc)
                 continue
             self.fail_orphans(study)
             counts = counts_from_states(self.storage.count_states(study._study_id))

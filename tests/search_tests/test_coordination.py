@@ -10,6 +10,7 @@ import optuna
 import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
+from optuna_dashboard._note import note_ver_key, split_body
 from sqlalchemy import event
 
 from search import studies
@@ -34,6 +35,10 @@ def _prefilled(url: str, name: str) -> None:
                      user_attrs={"curves": {"dev_error": [0.6, 0.5]}, "outcome": "complete"})
         for i in range(HISTORY)
     ])
+    for t in study.get_trials(deepcopy=False):  # each with its dashboard note, as real trials have
+        storage.optuna.set_study_system_attr(study._study_id, note_ver_key(t._trial_id), 1)
+        for key, chunk in split_body("a note " * 300, t._trial_id).items():
+            storage.optuna.set_study_system_attr(study._study_id, key, chunk)
 
 
 @pytest.mark.postgres
@@ -42,12 +47,23 @@ def test_a_worker_reads_a_long_history_once_not_once_per_trial(pg_url, monkeypat
     monkeypatch.setenv("HPSEARCH_TEST_EPOCH_SECONDS", "0.01")
     _prefilled(pg_url, "long")
     worker = Worker(pg_url, studies=["long"], idle_exit=0, figures_interval=3600)
-    rows: list[int] = []  # rows of `trials` each statement returned, from the worker's own connections
+    reads: list[tuple[str, int]] = []  # (table, rows) of each SELECT on the trial path
+    stopping = threading.Event()
+    stop = FigureRefresher.stop
+
+    def stop_and_note(self):  # the final rewrite of the figures reads the whole study: not the trial path
+        stopping.set()
+        stop(self)
+
+    monkeypatch.setattr(FigureRefresher, "stop", stop_and_note)
 
     @event.listens_for(worker.storage.backend.engine, "after_cursor_execute")
     def count(conn, cursor, statement, parameters, context, executemany):
-        if statement.lstrip().upper().startswith("SELECT") and "FROM trials" in statement:
-            rows.append(max(cursor.rowcount, 0))
+        if stopping.is_set() or threading.current_thread().name == "figures" or not statement.lstrip().upper().startswith("SELECT"):
+            return
+        for table in ("trials", "study_system_attributes"):
+            if f"FROM {table} " in statement + " ":
+                reads.append((table, max(cursor.rowcount, 0)))
 
     assert worker.serve() == 0
     finished = [t for t in optuna.load_study(study_name="long", storage=open_storage(pg_url).optuna).trials
@@ -55,9 +71,11 @@ def test_a_worker_reads_a_long_history_once_not_once_per_trial(pg_url, monkeypat
     assert len(finished) == HISTORY + NEW  # the budget, exactly
     # The history is read once (the first load fills the cache); after that every read of `trials`
     # returns only unfinished, new or single rows. Reloading it per trial would return 200+ rows each time.
-    big = [n for n in rows if n >= HISTORY]
-    assert len(big) == 1, big
-    assert max(n for n in rows if n < HISTORY) <= NEW + 1, rows
+    trial_rows = [n for table, n in reads if table == "trials"]
+    assert len([n for n in trial_rows if n >= HISTORY]) == 1, trial_rows
+    assert max(n for n in trial_rows if n < HISTORY) <= NEW + 1, trial_rows
+    # Nor are the study's notes (every trial's, in its system attrs) read on the way.
+    assert max((n for table, n in reads if table == "study_system_attributes"), default=0) < HISTORY, reads
     lock = finished[-1].user_attrs["budget_lock"]
     assert set(lock) == {"wait_ms", "held_ms"} and lock["held_ms"] >= 0
 
