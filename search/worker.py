@@ -296,12 +296,11 @@ class Worker:
         self.refresher.changed(study.study_name, spec)  # rewritten off this path, at most every few seconds
 
     def fail_orphans(self, study: optuna.Study) -> None:
-        """Fail and requeue RUNNING trials whose worker is gone (stale heartbeat, or dead pid here)."""
-        beat = self.storage.heartbeat_seconds
-        # After a database outage every heartbeat is old: give live workers a grace period to beat
-        # again before calling their trials stale, or a restart would fail every running trial.
-        if beat and seconds_since_outage() > 4 * beat:
-            optuna.storages.fail_stale_trials(study)
+        """Fail and requeue RUNNING trials whose worker is gone (a dead pid here, or a stale heartbeat).
+
+        Dead pids on this host come first: they name the cause exactly, whenever this worker looks
+        (a heartbeat goes stale too, a few seconds later, and would hide it).
+        """
         host = self.identity["host"]
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             who = t.user_attrs.get("worker")
@@ -314,6 +313,11 @@ class Worker:
                 continue
             if recording.requeue(study, t, "its worker process died"):
                 log.warning("[study=%s trial=%d] worker pid %s died: failed and queued again", study.study_name, t.number, who.get("pid"))
+        beat = self.storage.heartbeat_seconds
+        # After a database outage every heartbeat is old: give live workers a grace period to beat
+        # again before calling their trials stale, or a restart would fail every running trial.
+        if beat and seconds_since_outage() > 4 * beat:
+            optuna.storages.fail_stale_trials(study)
 
 
 def _alive(who: dict) -> bool:
