@@ -290,7 +290,8 @@ def main(argv: list[str] | None = None) -> int:
     body = {"settings": {"epochs": EPOCHS, "epoch_seconds": EPOCH_SECONDS, "trial_sleep_seconds": EPOCHS * EPOCH_SECONDS,
                          "trials_per_worker": TRIALS_PER_WORKER, "counts": counts, "space": SPACE, "sampler": "tpe",
                          "pruner": "none (every trial runs all its epochs; should_prune is still asked)",
-                         "heartbeat_seconds": 10, "tf_trials": TF_TRIALS, "cores": os.cpu_count()},
+                         "heartbeat_seconds": int(env["HPSEARCH_HEARTBEAT"]), "tf_trials": TF_TRIALS,
+                         "cores": len(os.sched_getaffinity(0))},
             "storages": results, "with_tensorflow": tf_overhead, "targets": targets}
     path = write_result("coordination", args.quick, body, started=started, path=args.out)
     log(f"coordination: wrote {path}")

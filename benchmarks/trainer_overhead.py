@@ -52,6 +52,19 @@ def datasets(quick: bool) -> dict[str, Any]:
     return out
 
 
+def _switch(value: str) -> bool:
+    from trainers.train import _switch as resolve  # what the trainer itself decided on this machine
+
+    return resolve(value)
+
+
+def describe_model(config) -> str:
+    """The model as the run built it, from its config (not a description written beside it)."""
+    m = config.model
+    text = f"{m.backbone}, depth {m.depth}, width {m.width}, BN {m.batch_norm}, dropout {m.dropout:g}"
+    return text + (" (the default config)" if m == type(m)() else "")
+
+
 def config_for(data):
     from trainers.config import TrainConfig
 
@@ -201,10 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     }
     config = config_for(None)
     body = {"settings": {"epochs_per_run": EPOCHS, "measured_epochs": f"2..{EPOCHS}", "repeats": args.repeats,
-                         "model": "small CNN, depth 2, width 32, BN after, dropout 0.2 (the default config)",
-                         "batch_size": config.training.batch_size, "optimizer": "Adam 1e-3",
-                         "train_eval_examples": config.training.train_eval_examples, "xla": "off (CPU)",
-                         "precision": "float32"},
+                         "model": describe_model(config), "batch_size": config.training.batch_size,
+                         "optimizer": f"{config.optimizer.name} {config.optimizer.learning_rate:g}",
+                         "train_eval_examples": config.training.train_eval_examples,
+                         "xla": "on" if _switch(config.training.xla) else "off",
+                         "precision": "mixed_float16" if _switch(config.training.mixed_precision) else "float32"},
             "datasets": results, "targets": targets}
     path = write_result("trainer_overhead", args.quick, body, started=started, path=args.out)
     log(f"trainer_overhead: wrote {path}")
