@@ -105,3 +105,13 @@ def test_noise_sentence_follows_the_recorded_load(load, busy):
     out = text(report.noise({"coordination": doc}))
     assert f"3. coordination {load:.2f} on {doc['machine']['cores_usable']} cores" in out
     assert ("other processes were competing" in out) is busy
+
+
+def test_the_reach_figure_is_the_median_the_verdict_rests_on():
+    doc = copy.deepcopy(result("search_efficiency"))
+    t = doc["targets"]["pruning_reaches_unpruned_best"]
+    t["fraction_of_budget"] = {"n": 3, "values": [0.1, 0.3, None], "median": 0.2, "min": 0.1, "max": 0.3, "missing": 1}
+    t["median_counting_misses_as_never"] = 0.3
+    line = report.reach_text(t)
+    assert line.startswith("median 30.0%, counting the 1 of 3 seeds that never got there as never")
+    assert "20.0%" not in line  # the median of the seeds that got there is not the verdict's figure
