@@ -206,8 +206,19 @@ class Storage:
 
         Optuna's `get_all_studies` also loads every study's system attrs, where optuna-dashboard
         keeps every trial's note and every figure: megabytes on a long study, on each poll of each
-        worker. A database answers from two small tables; the journal is replayed in memory already.
+        worker. A database answers from two small tables; the journal, replayed in memory already,
+        gives its user attrs without copying the rest.
         """
+        if isinstance(self.optuna, optuna.storages.JournalStorage):
+            # Its public get_all_studies deep-copies every study, system attrs included; read the
+            # replayed log under the storage's own lock instead (private, pinned optuna==5.0.0).
+            import copy
+
+            journal = self.optuna
+            with journal._thread_lock:
+                journal._sync_with_backend()
+                return {s.study_name: (s._study_id, copy.deepcopy(s.user_attrs))
+                        for s in journal._replay_result.get_all_studies()}
         if self.backend is None:
             return {s.study_name: (s._study_id, s.user_attrs) for s in self.optuna.get_all_studies()}
         import json
