@@ -48,6 +48,15 @@ class TrialLog(logging.LoggerAdapter):
         return f"[study={self.extra['study']} trial={self.extra['trial']}] {msg}", kwargs
 
 
+@dataclass(frozen=True)
+class Claim:
+    """A trial this worker created under the budget lock, before its parameters are sampled."""
+
+    trial_id: int
+    number: int
+    lock: dict[str, float]  # milliseconds waited for the budget lock, and held
+
+
 @dataclass
 class Counts:
     complete: int = 0
@@ -205,10 +214,10 @@ class Worker:
                 all_done = False
             if counts.counted >= spec.trials and counts.waiting == 0:
                 continue
-            trial = self.ask_within_budget(study, spec)
-            if trial is None:
+            claim = self.claim_trial(study, spec)
+            if claim is None:
                 continue
-            self.run_trial(study, spec, trial)
+            self.run_trial(study, spec, claim)
             return True
         return "done" if all_done else False
 
@@ -220,13 +229,13 @@ class Worker:
             pruner=make_pruner(spec),
         )
 
-    def ask_within_budget(self, study: optuna.Study, spec: StudySpec) -> optuna.Trial | None:
+    def claim_trial(self, study: optuna.Study, spec: StudySpec) -> Claim | None:
         """Create a trial only while the study is below its budget; the lock covers just that.
 
         Inside the study's budget lock: one count query, then the trial's row (a queued retry first,
         those already count toward the budget), its first heartbeat and this worker's identity, so
         a worker that dies right now is noticed. Sampling the parameters reads the history, so it
-        happens after the lock is released (what `study.ask()` would do inside it).
+        happens after the lock is released, under the trial's heartbeat (`run_trial`).
         """
         storage = study._storage
         asked = time.perf_counter()
@@ -241,45 +250,52 @@ class Worker:
             Heartbeat(self.storage, trial_id, log).beat()
             storage.set_trial_user_attr(trial_id, "worker", self.identity)
         released = time.perf_counter()
-        trial = optuna.Trial(study, trial_id)
-        # Kept on the trial, so what the lock costs can be read from the storage (benchmarks, a slow database).
-        trial.set_user_attr("budget_lock", {"wait_ms": round(1000 * (acquired - asked), 2),
-                                            "held_ms": round(1000 * (released - acquired), 2)})
-        return trial
+        return Claim(trial_id, storage.get_trial_number_from_id(trial_id),
+                     {"wait_ms": round(1000 * (acquired - asked), 2), "held_ms": round(1000 * (released - acquired), 2)})
 
     # ---- one trial -------------------------------------------------------------------
-    def run_trial(self, study: optuna.Study, spec: StudySpec, trial: optuna.Trial) -> None:
-        tlog = TrialLog(log, {"study": study.study_name, "trial": trial.number})
+    def run_trial(self, study: optuna.Study, spec: StudySpec, claim: Claim) -> None:
+        tlog = TrialLog(log, {"study": study.study_name, "trial": claim.number})
+        # The heartbeat runs from the trial's creation: sampling its parameters can take seconds on a
+        # busy machine with a long history, longer than the grace before other workers call it stale.
+        with Heartbeat(self.storage, claim.trial_id, tlog):
+            try:
+                self._run_claimed(study, spec, claim, tlog)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                # Another worker took this trial for lost (its heartbeat looked stale) and queued a retry.
+                tlog.warning("another worker already failed this trial as stale; its retry will run it again")
+
+    def _run_claimed(self, study: optuna.Study, spec: StudySpec, claim: Claim, tlog: TrialLog) -> None:
         from spaces import SpaceError, get_space
 
-        with Heartbeat(self.storage, trial._trial_id, tlog):
-            try:
-                space = get_space(spec.space, spec.narrowing)
-                config = space.suggest(trial, spec.base_config(trial.number))
-            except Exception as exc:  # a broken user space fails this trial, not the worker
-                reason = f"the space raised {type(exc).__name__}: {exc}" if not isinstance(exc, SpaceError) else str(exc)
-                tlog.error("%s", reason)
-                outcome = recording.Outcome(state="fail", reason=reason)
-                with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
-                self.after_trial(study, spec)
-                return
-            trial.set_user_attr("config", config.to_dict())
-            if config.optimizer.name == "sgd":
-                trial.set_user_attr("momentum", config.optimizer.momentum)
-            retry_of = trial.user_attrs.get("retry_of")
-            tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
-            outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog)
-            try:
-                with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording the result", log=tlog)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                tlog.warning("another worker already failed this trial as stale; its retry will run it again")
-                return
-            tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
-            if outcome.state == INTERRUPTED:
-                frozen = study._storage.get_trial(trial._trial_id)
-                with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
-            self.trials_run += 1
+        trial = optuna.Trial(study, claim.trial_id)  # samples the relative parameters
+        # Kept on the trial, so what the lock costs can be read from the storage (benchmarks, a slow database).
+        trial.set_user_attr("budget_lock", claim.lock)
+        try:
+            space = get_space(spec.space, spec.narrowing)
+            config = space.suggest(trial, spec.base_config(trial.number))
+        except optuna.exceptions.UpdateFinishedTrialError:
+            raise
+        except Exception as exc:  # a broken user space fails this trial, not the worker
+            reason = f"the space raised {type(exc).__name__}: {exc}" if not isinstance(exc, SpaceError) else str(exc)
+            tlog.error("%s", reason)
+            outcome = recording.Outcome(state="fail", reason=reason)
+            with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
             self.after_trial(study, spec)
+            return
+        trial.set_user_attr("config", config.to_dict())
+        if config.optimizer.name == "sgd":
+            trial.set_user_attr("momentum", config.optimizer.momentum)
+        retry_of = trial.user_attrs.get("retry_of")
+        tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
+        outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog)
+        with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording the result", log=tlog)
+        tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
+        if outcome.state == INTERRUPTED:
+            frozen = study._storage.get_trial(trial._trial_id)
+            with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
+        self.trials_run += 1
+        self.after_trial(study, spec)
 
     def after_trial(self, study: optuna.Study, spec: StudySpec) -> None:
         """Halt a study whose last `max_failures` trials all failed; mark its dashboard figures as due."""

@@ -154,3 +154,18 @@ def test_studies_are_plain_optuna_studies(pg_url):
     trials = json.loads(out.stdout)
     assert len(trials) == 2 and all(t["state"] == "COMPLETE" for t in trials)
     assert {"learning_rate", "dropout"} <= set(trials[0]["params"])
+
+
+def test_a_trial_failed_by_another_worker_mid_run_does_not_stop_this_one(pg_url, tmp_path):
+    """As when a heartbeat looked stale on a starved machine: the result is refused, the worker goes on."""
+    launch(pg_url, "taken", *PACED, "--trials", "2", "--epochs", "6", "--pruner", "none")
+    log = tmp_path / "worker.log"
+    worker = start_worker(pg_url, "--study", "taken", "--idle-exit", "5", log_path=str(log), HPSEARCH_TEST_EPOCH_SECONDS="0.5")
+    try:
+        trial = wait_for(lambda: running_trial(pg_url, "taken"), 90, "a trial to report an epoch")
+        open_storage(pg_url).optuna.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
+        assert worker.wait(180) == 0, log.read_text()[-3000:]
+    finally:
+        stop_all([worker])
+    assert "another worker already failed this trial as stale" in log.read_text()
+    assert finished(pg_url, "taken") == 2  # the budget is still met, by a trial run after it
