@@ -273,7 +273,10 @@ class Worker:
         trial.set_user_attr("budget_lock", claim.lock)
         try:
             space = get_space(spec.space, spec.narrowing)
-            config = space.suggest(trial, spec.base_config(trial.number))
+            # Each suggestion is written to the storage; one that meets a database restart is tried
+            # again (an already written parameter comes back as it was), never blamed on the space.
+            config = with_retry(lambda: space.suggest(trial, spec.base_config(trial.number)),
+                                what="sampling the configuration", log=tlog)
         except optuna.exceptions.UpdateFinishedTrialError:
             raise
         except Exception as exc:  # a broken user space fails this trial, not the worker
