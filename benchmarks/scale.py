@@ -538,7 +538,8 @@ def targets(results: dict, mem: dict | None, plan: dict) -> dict[str, Any]:
         out["memory_flat"] = {"target": f"a long-running worker's RSS flat (last <= {FLAT_FACTOR} x after warm-up) over "
                                         f"{mem['trials_asked']} trials on {mem['prefill']:,}",
                               "warm_rss_mib": mem["warm_rss_mib"], "last_rss_mib": mem["last_rss_mib"],
-                              "trials_run": mem["trials_run"], "met": mem["flat"] and mem["reached"]}
+                              "trials_run": mem["trials_run"], "trials_asked": mem["trials_asked"],
+                              "met": mem["flat"] and mem["reached"]}
     return out
 
 

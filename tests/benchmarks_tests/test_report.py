@@ -113,21 +113,23 @@ def _dist(p50, p99=None):
     return {"n": 4, "p50": p50, "p99": p99, "mean": p50, "median": p50, "min": p50, "max": p99}
 
 
-def _scale_row(overhead, hold, *, capped=False, ratio=0.95):
+def _scale_row(overhead, hold, *, capped=False, ratio=0.95, in_trial=0.105):
     hpsearch = {"trials": 12, "budgeted": 12, "failed": 0, "capped": capped, "steady_trials_per_hour": 1000 * ratio,
                 "trials_per_hour": 900.0, "overhead_per_trial_seconds": _dist(overhead),
                 "budget_lock": {"hold_seconds": _dist(hold, 2 * hold), "wait_seconds": _dist(0.0), "holds_seen": 12,
                                 "sample_interval_seconds": 0.006},
                 "figures_lock": {"hold_seconds": _dist(0.2), "wait_seconds": _dist(0.0), "holds_seen": 12}}
     raw = {"trials": 12, "budgeted": 12, "failed": 0, "capped": False, "steady_trials_per_hour": 1000.0,
-           "trials_per_hour": 950.0, "overhead_per_trial_seconds": _dist(0.03)}
+           "trials_per_hour": 950.0, "overhead_per_trial_seconds": _dist(0.03), "in_trial_seconds": _dist(0.1)}
+    hpsearch["in_trial_seconds"] = _dist(in_trial)
     return {"hpsearch": hpsearch, "raw_optuna": raw, "ratio": 0.9, "steady_ratio": ratio}
 
 
-def scale_doc(*, big=10000, overhead_small=0.05, overhead_big=0.06, hold_big=0.01, capped=False, memory=(100.0, 104.0), reached=True):
+def scale_doc(*, big=10000, overhead_small=0.05, overhead_big=0.06, hold_big=0.01, capped=False, memory=(100.0, 104.0),
+              reached=True, in_trial=0.105):
     from benchmarks.scale import FLAT_FACTOR, targets
 
-    results = {"0": {"4": _scale_row(overhead_small, 0.005)}, str(big): {"4": _scale_row(overhead_big, hold_big, capped=capped)}}
+    results = {"0": {"4": _scale_row(overhead_small, 0.005, in_trial=in_trial)}, str(big): {"4": _scale_row(overhead_big, hold_big, capped=capped)}}
     warm, last = memory
     mem = {"prefill": big, "trials_asked": 100, "trials_run": 100 if reached else 30, "step": 10, "capped": not reached,
            "samples": [{"trials": 0, "rss_mib": 90.0}, {"trials": 10, "rss_mib": warm}, {"trials": 100 if reached else 30, "rss_mib": last}],
@@ -167,6 +169,7 @@ def test_scale_targets_at_ten_thousand_are_not_measured_below_it(big, not_measur
     table = text(report.targets_table({"scale": doc}))
     assert ("**not measured**" in table) is not_measured
     assert ("**met**" in table.split("hold p99")[1].splitlines()[0]) is not not_measured  # 10 ms p50, 20 ms p99: met
+    assert "(4 workers)" in table
 
 
 @pytest.mark.parametrize("memory, reached, phrase", [
@@ -185,3 +188,9 @@ def test_scale_capped_runs_are_named_only_when_capped(capped):
     out = text(report.scale(scale_doc(capped=capped)))
     assert ("1 run (prefill/workers: 10,000/4) reached the 150 s cap" in out) is capped
     assert ("| 10,000 | 4 (capped) |" in out) is capped
+
+
+@pytest.mark.parametrize("in_trial, phrase", [(0.105, "about 0.95 of raw Optuna's with trials this short."),
+                                              (0.5, "about 0.20 of raw Optuna's with trials this short, below the 0.9 target.")])
+def test_scale_names_the_ceiling_the_trial_process_sets(in_trial, phrase):
+    assert phrase in text(report.scale(scale_doc(in_trial=in_trial)))
