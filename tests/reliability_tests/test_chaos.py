@@ -109,7 +109,7 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
     assert len(failed) <= kills, (seed, kills, [(t.number, t.user_attrs.get("fail_reason")) for t in failed])
     for f in failed:
         retries = [t for t in trials if t.user_attrs.get("retry_of") == f.number]
-        assert len(retries) == 1, (seed, f.number, [r.number for r in retries])
+        assert len(retries) == 1, (seed, f.number, f.user_attrs.get("fail_reason"), [r.number for r in retries])
         retry = retries[0]
         assert retry.user_attrs["retry_history"] == f.user_attrs.get("retry_history", []) + [f.number], (seed, f.number)
         # The retry keeps what the lost trial had sampled (a trial killed mid-suggest has only some params).
