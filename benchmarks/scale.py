@@ -73,7 +73,7 @@ def figures_key(name: str) -> int:
 
 
 # ---- raw Optuna worker (a child process) -------------------------------------------------------
-def raw_worker(url: str, name: str, budget: int) -> int:
+def raw_worker(url: str, name: str, budget: int, epochs: int = EPOCHS) -> int:
     import optuna
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
@@ -84,6 +84,8 @@ def raw_worker(url: str, name: str, budget: int) -> int:
     from tests.doubles_faults import paced
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    global EPOCHS
+    EPOCHS = epochs
     spec = spec_for(budget)
     space = get_space(SPACE)
     storage = open_storage(url)
@@ -291,7 +293,7 @@ def start_workers(kind: str, url: str, count: int, budget: int, logs: str, env: 
         if kind == "hpsearch":
             cmd = [sys.executable, "-m", "search", "worker", "--study", NAME, "--idle-exit", "900"]
         else:
-            cmd = [sys.executable, "-m", "benchmarks.scale", "--raw-worker", url, NAME, str(budget)]
+            cmd = [sys.executable, "-m", "benchmarks.scale", "--raw-worker", url, NAME, str(budget), str(EPOCHS)]
         out = open(os.path.join(logs, f"{kind}-{k}.log"), "w")
         procs.append(subprocess.Popen(cmd, env={**env, "HPSEARCH_STORAGE": url}, stdout=out, stderr=subprocess.STDOUT,
                                       cwd=REPO, start_new_session=True))
@@ -415,15 +417,21 @@ def memory(pg, template: str, prefill: int, trials: int, step: int, cap: float, 
 
 # ---- main ------------------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> int:
+    global EPOCHS, EPOCH_SECONDS
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--raw-worker":
-        return raw_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+        return raw_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--prefills", help="comma-separated prefill sizes")
     parser.add_argument("--counts", help="comma-separated worker counts")
     parser.add_argument("--no-memory", action="store_true", help="skip the long-running worker's memory run")
+    parser.add_argument("--epochs", type=int, default=EPOCHS, help="epochs of the double per trial")
+    parser.add_argument("--epoch-seconds", type=float, default=EPOCH_SECONDS,
+                        help="the double's sleep per epoch: longer trials show the throughput ratio without the "
+                             "process-per-trial cost dominating it")
     parser.add_argument("--out")
     args = parser.parse_args(argv)
+    EPOCHS, EPOCH_SECONDS = args.epochs, args.epoch_seconds
     started = time.monotonic()
     import warnings
 
@@ -491,7 +499,7 @@ def main(argv: list[str] | None = None) -> int:
 def settings(plan, mem_plan, method, fill_seconds, shaping) -> dict[str, Any]:
     return {
         "storage": "PostgreSQL (throwaway cluster, fsync off)", "space": SPACE, "trainer": TRAINER, "epochs": EPOCHS,
-        "epoch_seconds": EPOCH_SECONDS, "trial_sleep_seconds": EPOCHS * EPOCH_SECONDS, "sampler": "tpe", "pruner": "none",
+        "epoch_seconds": EPOCH_SECONDS, "trial_sleep_seconds": round(EPOCHS * EPOCH_SECONDS, 3), "sampler": "tpe", "pruner": "none",
         "heartbeat_seconds": HEARTBEAT_SECONDS, "trials_per_worker": TRIALS_PER_WORKER, "prefills": plan["prefills"],
         "counts": plan["counts"], "cap_seconds": plan["cap_seconds"], "memory": mem_plan, "cores": os.cpu_count(),
         "prefill_trials": f"COMPLETE, {scale_prefill_epochs()} intermediate values, curves/decomposition/config user attrs, "
