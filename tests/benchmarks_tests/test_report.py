@@ -115,3 +115,90 @@ def test_the_reach_figure_is_the_median_the_verdict_rests_on():
     line = report.reach_text(t)
     assert line.startswith("median 30.0%, counting the 1 of 3 seeds that never got there as never")
     assert "20.0%" not in line  # the median of the seeds that got there is not the verdict's figure
+# ---- 5. scale: a small synthetic result (no committed scale.json yet) ---------------------------------------
+def _dist(p50, p99=None):
+    p99 = p50 if p99 is None else p99
+    return {"n": 4, "p50": p50, "p99": p99, "mean": p50, "median": p50, "min": p50, "max": p99}
+
+
+def _scale_row(overhead, hold, *, capped=False, ratio=0.95, in_trial=0.105):
+    hpsearch = {"trials": 12, "budgeted": 12, "failed": 0, "capped": capped, "steady_trials_per_hour": 1000 * ratio,
+                "trials_per_hour": 900.0, "overhead_per_trial_seconds": _dist(overhead),
+                "budget_lock": {"hold_seconds": _dist(hold, 2 * hold), "wait_seconds": _dist(0.0), "holds_seen": 12,
+                                "sample_interval_seconds": 0.006},
+                "figures_lock": {"hold_seconds": _dist(0.2), "wait_seconds": _dist(0.0), "holds_seen": 12}}
+    raw = {"trials": 12, "budgeted": 12, "failed": 0, "capped": False, "steady_trials_per_hour": 1000.0,
+           "trials_per_hour": 950.0, "overhead_per_trial_seconds": _dist(0.03), "in_trial_seconds": _dist(0.1)}
+    hpsearch["in_trial_seconds"] = _dist(in_trial)
+    return {"hpsearch": hpsearch, "raw_optuna": raw, "ratio": 0.9, "steady_ratio": ratio}
+
+
+def scale_doc(*, big=10000, overhead_small=0.05, overhead_big=0.06, hold_big=0.01, capped=False, memory=(100.0, 104.0),
+              reached=True, in_trial=0.105):
+    from benchmarks.scale import FLAT_FACTOR, targets
+
+    results = {"0": {"4": _scale_row(overhead_small, 0.005, in_trial=in_trial)}, str(big): {"4": _scale_row(overhead_big, hold_big, capped=capped)}}
+    warm, last = memory
+    mem = {"prefill": big, "trials_asked": 100, "trials_run": 100 if reached else 30, "step": 10, "capped": not reached,
+           "samples": [{"trials": 0, "rss_mib": 90.0}, {"trials": 10, "rss_mib": warm}, {"trials": 100 if reached else 30, "rss_mib": last}],
+           "warm_rss_mib": warm, "last_rss_mib": last, "flat": last <= warm * FLAT_FACTOR, "reached": reached}
+    plan = {"prefills": [0, big]}
+    return {
+        "benchmark": "scale", "quick": True, "date": "2026-11-24T01:00:00+00:00", "command": "python -m benchmarks.scale --quick",
+        "seconds": 300.0,
+        "machine": {"cpu": "test cpu", "cores_usable": 2, "memory_gib": 8.0, "load_average_at_start": [1.0, 1.0, 1.0],
+                    "python": "3.11", "versions": {}},
+        "settings": {"storage": "PostgreSQL", "prefills": [0, big], "counts": [4], "prefill_trials": "shaped",
+                     "prefill_method": {"sample_trials": 100, "seconds_per_trial": {"bulk": 0.01, "add_trials": 0.1}, "chosen": "bulk"},
+                     "epochs": 2, "epoch_seconds": 0.05, "space": "small", "sampler": "tpe", "pruner": "none",
+                     "trials_per_worker": 3, "cap_seconds": 150, "overhead": "the gap", "steady_trials_per_hour": "cycles",
+                     "lock_method": "pg_locks"},
+        "prefills": results, "memory": mem, "targets": targets(results, mem, plan),
+    }
+
+
+@pytest.mark.parametrize("overhead_big, phrase", [(0.055, "within 20%: independent of the history"), (2.0, "40.0× as much: it grows with the history")])
+def test_scale_overhead_sentence_follows_the_growth(overhead_big, phrase):
+    out = text(report.scale(scale_doc(overhead_small=0.05, overhead_big=overhead_big)))
+    assert phrase in out
+
+
+@pytest.mark.parametrize("hold, phrase", [(0.01, "most of it is spent outside the budget lock"), (1.5, "the budget lock's hold is most of it")])
+def test_scale_lock_share_sentence_follows_the_hold(hold, phrase):
+    out = text(report.scale(scale_doc(overhead_big=2.0, hold_big=hold)))
+    assert phrase in out
+
+
+@pytest.mark.parametrize("big, not_measured", [(1000, True), (10000, False)])
+def test_scale_targets_at_ten_thousand_are_not_measured_below_it(big, not_measured):
+    doc = scale_doc(big=big)
+    out = text(report.scale(doc))
+    assert ("not measured by this run: its largest prefill is 1,000" in out) is not_measured
+    table = text(report.targets_table({"scale": doc}))
+    assert ("**not measured**" in table) is not_measured
+    assert ("**met**" in table.split("hold p99")[1].splitlines()[0]) is not not_measured  # 10 ms p50, 20 ms p99: met
+    assert "(4 workers)" in table
+
+
+@pytest.mark.parametrize("memory, reached, phrase", [
+    ((100.0, 104.0), True, "(×1.04) on 10,000 prefilled trials: flat."),
+    ((100.0, 150.0), True, "(×1.50) on 10,000 prefilled trials: not flat."),
+    ((100.0, 104.0), False, "flat, but it ran only 30 of the 100 trials asked"),
+])
+def test_scale_memory_sentence_follows_the_samples(memory, reached, phrase):
+    doc = scale_doc(memory=memory, reached=reached)
+    assert phrase in text(report.scale(doc))
+    assert doc["targets"]["memory_flat"]["met"] is (reached and memory[1] <= memory[0] * 1.1)
+
+
+@pytest.mark.parametrize("capped", [True, False])
+def test_scale_capped_runs_are_named_only_when_capped(capped):
+    out = text(report.scale(scale_doc(capped=capped)))
+    assert ("1 run (prefill/workers: 10,000/4) reached the 150 s cap" in out) is capped
+    assert ("| 10,000 | 4 (capped) |" in out) is capped
+
+
+@pytest.mark.parametrize("in_trial, phrase", [(0.105, "about 0.95 of raw Optuna's with trials this short."),
+                                              (0.5, "about 0.20 of raw Optuna's with trials this short, below the 0.9 target.")])
+def test_scale_names_the_ceiling_the_trial_process_sets(in_trial, phrase):
+    assert phrase in text(report.scale(scale_doc(in_trial=in_trial)))
