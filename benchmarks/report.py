@@ -474,7 +474,7 @@ def scale(doc) -> list[str]:
                 f"{num(r.get('steady_trials_per_hour'), 0)} | {num(row.get('steady_ratio'), 2)} | "
                 f"{seconds_text(h['overhead_per_trial_seconds']['p50'])} ({seconds_text(h['overhead_per_trial_seconds']['p99'])}) | "
                 f"{seconds_text(r['overhead_per_trial_seconds']['p50'])} ({seconds_text(r['overhead_per_trial_seconds']['p99'])}) | "
-                f"{seconds_text(hold.get('p50'))} / {seconds_text(hold.get('p99'))} | {lock.get('holds_seen', '—')} / {h['trials']} | "
+                f"{seconds_text(hold.get('p50'))} / {seconds_text(hold.get('p99'))} | {lock.get('holds_seen', hold.get('n', '—'))} / {h['trials']} | "
                 f"{seconds_text(h.get('figures_lock', {}).get('hold_seconds', {}).get('p50'))} |")
     out += [""] + [f"- {line}" for line in scale_facts(doc)]
     for note in doc.get("notes", []):
