@@ -54,7 +54,10 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
         path = tmp_path / f"worker{len(logs)}.log"
         logs.append(path)
         # idle-exit well past an outage and the stale grace: a worker leaves early only if nothing is left to run.
-        return start_worker(url, "--study", name, "--idle-exit", "60", log_path=str(path), HPSEARCH_TEST_EPOCH_SECONDS=EPOCH_SECONDS)
+        # Heartbeat 2 s (stale after 6 s): with 1 s, a worker starved of CPU for 3 s on a busy 2-core
+        # machine has its live trial called lost, one FAIL more than the kills explain.
+        return start_worker(url, "--study", name, "--idle-exit", "60", log_path=str(path), HPSEARCH_TEST_EPOCH_SECONDS=EPOCH_SECONDS,
+                            HPSEARCH_HEARTBEAT="2")
 
     workers = [new_worker() for _ in range(WORKERS)]
     faults = ["kill"] * rng.randint(*KILLS) + ["restart"] * RESTARTS
