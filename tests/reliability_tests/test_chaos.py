@@ -81,7 +81,7 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
                 what = f"SIGKILL pid {victim.pid}"
             else:
                 own_postgres.stop()
-                down = rng.uniform(4.0, 6.0)  # heartbeat 1 s, stale after 3 s: the outage outlasts both
+                down = rng.uniform(7.0, 9.0)  # heartbeat 2 s, stale after 6 s: the outage outlasts both
                 time.sleep(down)
                 own_postgres.start()
                 at = time.monotonic()
