@@ -22,8 +22,8 @@ Every row below was recorded by a test in `tests/reliability_tests/` (also run b
 that passed in the run described at the end: real worker processes (`hpsearch worker`), trainer
 doubles behind the real reporter protocol where a fault must be provoked on cue, and the storage
 named in the row: a throwaway PostgreSQL cluster started by the tests, or the embedded journal
-file. Heartbeat 1 s (stale after 3 s), as the tests set it (PostgreSQL only: the journal storage
-has no heartbeats and detects a dead worker on the same host by its pid).
+file. Heartbeat 1 s (stale after 3 s) unless a row says otherwise (PostgreSQL only: the journal
+storage has no heartbeats and detects a dead worker on the same host by its pid).
 
 Regenerate with `make reliability` (runs the tests, then `python -m tests.reliability_tests.render`).
 

@@ -63,6 +63,7 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
     faults = ["kill"] * rng.randint(*KILLS) + ["restart"] * RESTARTS
     rng.shuffle(faults)
     injected: list[dict] = []
+    downs: list[float] = []
     try:
         wait_for(lambda: finished(url, name) >= 3, 300, "the first finished trials")
         for fault in faults:
@@ -86,6 +87,7 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
                 own_postgres.start()
                 at = time.monotonic()
                 what = f"PostgreSQL down {down:.1f} s"
+                downs.append(down)
             before = finished(url, name)
             wait_for(lambda: finished(url, name) > before, 300, f"a trial to finish after {what}")
             injected.append({"fault": fault, "what": what, "recovery": time.monotonic() - at})
@@ -139,7 +141,8 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
 
     longest = max(injected, key=lambda f: f["recovery"])
     record(f"chaos: {WORKERS} workers on a {TRIALS}-trial study; at random intervals (seed {seed}) a random worker "
-           f"SIGKILLed and a new one started, and PostgreSQL stopped for 4–6 s and restarted",
+           f"SIGKILLed and a new one started, and PostgreSQL stopped (for {', '.join(f'{d:.1f}' for d in downs)} s) and "
+           "restarted; heartbeat 2 s",
            f"budget exact ({TRIALS}/{TRIALS}), none RUNNING or WAITING; each of the {len(failed)} lost trials failed and "
            "re-run once with its lineage; figures and study note intact",
            f"{len(injected)} faults injected ({kills} kills, {restarts} restarts), {len(failed)} trials retried, longest "

@@ -49,7 +49,7 @@ def test_sixteen_workers_on_one_study_of_two_hundred_trials(pg_url, record, tmp_
     failed = sum(t.state == TrialState.FAIL for t in trials)
     assert failed == 0
     startup = sorted(t.user_attrs["startup_seconds"] for t in trials if "startup_seconds" in t.user_attrs)
-    record("16 workers, one study of 200 trials (no-training trainer)",
+    record("16 workers, one study of 200 trials (no-training trainer; heartbeat 5 s)",
            "200/200 finished, trial numbers unique, none RUNNING or WAITING, no failures, no deadlock",
            f"{200 / seconds * 3600:.0f} trials/hour on {len(os.sched_getaffinity(0))} cores; median trial process start {startup[len(startup) // 2]:.2f} s",
            storage="PostgreSQL")
@@ -60,5 +60,5 @@ def test_sixteen_workers_on_several_studies_at_once(pg_url, record, tmp_path):
     seconds = _run(pg_url, studies, workers=16, logs=tmp_path)
     for name, budget in studies.items():
         _check(pg_url, name, budget)
-    record("16 workers, 3 studies at once (30, 20, 15 trials)", "every budget exact, numbers unique per study, nothing stuck",
+    record("16 workers, 3 studies at once (30, 20, 15 trials; heartbeat 5 s)", "every budget exact, numbers unique per study, nothing stuck",
            f"{sum(studies.values()) / seconds * 3600:.0f} trials/hour", storage="PostgreSQL")
