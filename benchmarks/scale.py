@@ -153,7 +153,7 @@ def build_template(pg, prefill: int, trials: list[dict], method: str) -> tuple[s
     else:
         scale_prefill.insert_add_trials(study, trials[:prefill])
     seconds = time.perf_counter() - started
-    storage.optuna.engine.dispose()  # a template database must have no connections
+    storage.backend.engine.dispose()  # a template database must have no connections
     return db, seconds
 
 
@@ -174,7 +174,7 @@ def choose_method(pg, trials: list[dict]) -> dict[str, Any]:
         else:
             scale_prefill.insert_add_trials(study, sample)
         per[method] = (time.perf_counter() - started) / len(sample)
-        storage.optuna.engine.dispose()
+        storage.backend.engine.dispose()
     chosen = min(per, key=per.get)
     return {"sample_trials": len(sample), "seconds_per_trial": per, "chosen": chosen,
             "note": "the trial notes are inserted by the bulk method only (add_trials cannot write them)"}
@@ -196,7 +196,7 @@ def set_study(url: str, *, budget: int, halted: bool) -> None:
     attrs = storage.optuna.get_study_user_attrs(study_id)
     storage.optuna.set_study_user_attr(study_id, SPEC_ATTR, {**attrs[SPEC_ATTR], "trials": budget})
     storage.optuna.set_study_user_attr(study_id, HALTED_ATTR, "benchmark: waiting for every worker" if halted else "")
-    storage.optuna.engine.dispose()
+    storage.backend.engine.dispose()
 
 
 def new_trials(cluster, db: str, prefill: int) -> list[dict[str, Any]]:

@@ -94,7 +94,7 @@ def insert_bulk(storage, study_id: int, trials: list[dict[str, Any]]) -> None:
     from optuna_dashboard._note import note_ver_key, split_body
 
     T = models.TrialModel.__table__
-    with storage.optuna.engine.begin() as conn:
+    with storage.backend.engine.begin() as conn:
         rows = [{"number": t["number"], "study_id": study_id, "state": TrialState.COMPLETE.name,
                  "datetime_start": t["start"], "datetime_complete": t["complete"]} for t in trials]
         ids = [r[0] for r in conn.execute(insert(T).returning(T.c.trial_id, sort_by_parameter_order=True), rows)]
