@@ -62,6 +62,8 @@ def train(
         for key in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
             metrics.pop(key, None)
         metrics.update(_size(built.model))
+        if data.skipped:
+            metrics["skipped_images"] = float(len(data.skipped))  # unreadable files left out of the dataset
         if loop.stop_reason in (COMPLETED, EARLY_STOPPING):
             test = loop.evaluate(loop.test_ds)
             metrics["test_error"] = 1.0 - test

@@ -73,6 +73,7 @@ def test_nan_loss_stops_the_run_with_that_reason(digits):
     import copy
 
     poisoned = copy.deepcopy(digits)
+    poisoned.train.images = poisoned.train.images.astype("float32")  # uint8 cannot hold the poison
     poisoned.train.images[5] = 3e38  # overflowing and missing pixels poison the weights
     poisoned.train.images[6, 0, 0, 0] = np.nan
     rec = Recorder()
