@@ -23,6 +23,7 @@ BENCHMARKS = {
     "trainer_overhead": "benchmarks.trainer_overhead",
     "coordination": "benchmarks.coordination",
     "gpu": "benchmarks.gpu",
+    "data": "benchmarks.data",
 }
 
 

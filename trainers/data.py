@@ -256,8 +256,8 @@ def pipeline(
 ):
     """A tf.data pipeline over one split: (shuffle), batch, one-hot, (transform), prefetch.
 
-    A split in RAM is gathered batch by batch from one tensor (no cache or shuffle-buffer copies
-    of its pixels); a streamed one is read from the cache with its shards in a new order each
+    A split in RAM is gathered batch by batch from its own array (no tensor, cache or
+    shuffle-buffer copies of its pixels); a streamed one is read from the cache with its shards in a new order each
     epoch and a buffer of SHUFFLE_BUFFER_MB. Pixels stay in the split's dtype (uint8).
     Labels are one-hot so that MixUp/CutMix (the `batch_transform`) can mix them.
     """
@@ -267,13 +267,18 @@ def pipeline(
 
     n = len(split) if limit is None else min(limit, len(split))
     if split.in_memory:
-        images = _tensor(split)
-        labels = tf.constant(split.labels[:n])
+        images, labels = split.images, tf.constant(split.labels[:n])
         order = tf.data.Dataset.range(n)
         if training:
             order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        ds = order.batch(batch_size).map(lambda i: (tf.gather(images, i), tf.one_hot(tf.gather(labels, i), num_classes)),
-                                         num_parallel_calls=tf.data.AUTOTUNE)
+
+        def gather(index):
+            # numpy_function reads the split's own array: tf.convert_to_tensor would copy it whole.
+            x = tf.numpy_function(lambda i: images[i], [index], tf.as_dtype(images.dtype), stateful=False)
+            x.set_shape((None, *images.shape[1:]))
+            return x, tf.one_hot(tf.gather(labels, index), num_classes)
+
+        ds = order.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     else:
         ds = datacache.stream_split(split.source, limit=n, shuffle_shards=training, seed=seed)
         # The filter on element numbers hides the length; Keras needs it to count steps per epoch.
@@ -290,17 +295,6 @@ def pipeline(
 
         ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-
-
-def _tensor(split: Split):
-    """The split's pixels as one tensor, made once and shared by every pipeline over the split."""
-    import tensorflow as tf
-
-    cached = split.__dict__.get("_tensor")
-    if cached is None or cached[0] is not split.images:
-        cached = (split.images, tf.convert_to_tensor(split.images))
-        split.__dict__["_tensor"] = cached
-    return cached[1]
 
 
 def prepare(config: DataConfig) -> dict:
