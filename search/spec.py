@@ -137,6 +137,28 @@ class StudySpec:
         return cls(**values)
 
 
+def check_pretrained_weights(spec: StudySpec) -> None:
+    """Refuse, in one line, a study whose space holds pretrained backbones this host cannot load.
+
+    Only with `--weights imagenet`: the weights must be in the Keras cache or downloadable here
+    (checked on the launching host, which is usually where, or like where, the workers run).
+    """
+    if spec.weights != "imagenet":
+        return
+    from spaces import get_space
+    from trainers.weights import keras_models_dirs, missing_weights, weights_reachable
+
+    dimension = get_space(spec.space, spec.narrowing).dimensions.get("backbone")
+    missing = missing_weights(getattr(dimension, "choices", ()))
+    if missing and not weights_reachable():
+        names = ", ".join(missing)
+        raise SpecError(
+            f"ImageNet weights of {names} are not in the Keras cache ({keras_models_dirs()[0]}) and cannot be "
+            f"downloaded from this host: use --weights none, a space without them (--space small, or --narrow "
+            f"with backbone: [small_cnn]), or worker images built with PRETRAINED naming them"
+        )
+
+
 def check_error_rate(name: str, value: float) -> None:
     if not 0.0 <= value <= 1.0:
         hint = f" (it looks like a percentage: use {value / 100:g})" if 1.0 < value <= 100.0 else ""
