@@ -39,6 +39,8 @@ class StudySpec:
     dataset: str = "digits"
     target_dir: str | None = None
     image_size: int | None = None
+    resize: str = "stretch"
+    memory_budget_mb: int = 1024
     weights: str = "imagenet"
     trials: int = 50
     epochs: int = 10
@@ -115,7 +117,8 @@ class StudySpec:
 
     def base_config(self, trial_number: int = 0) -> TrainConfig:
         """What the space does not sample: the data, the epochs, the weights, the seed."""
-        data = {"dataset": self.dataset, "target_dir": self.target_dir, "image_size": self.image_size}
+        data = {"dataset": self.dataset, "target_dir": self.target_dir, "image_size": self.image_size,
+                "resize": self.resize, "memory_budget_mb": self.memory_budget_mb}
         training = {"epochs": self.epochs, "seed": (self.seed + trial_number) % (2**31)}
         return TrainConfig().replace(data=data, training=training, model={"weights": self.weights})
 
