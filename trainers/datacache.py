@@ -34,6 +34,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from trainers.config import ConfigError
+
 ENV_CACHE = "HPSEARCH_CACHE"
 FORMAT = 1  # bump when the layout or the decoding changes: old entries then miss, never mislead
 MANIFEST = "manifest.json"
@@ -98,7 +100,13 @@ def open_or_build(description: dict[str, Any], build: Callable[[str], dict[str, 
     it is given and returns what goes into the manifest besides the description.
     """
     root = cache_root()
-    os.makedirs(root, exist_ok=True)
+    try:
+        os.makedirs(root, exist_ok=True)
+        with open(os.path.join(root, ".writable"), "a"):
+            pass
+    except OSError as exc:
+        raise ConfigError(f"the dataset cache folder {root} is not writable ({exc.strerror}); "
+                          f"set ${ENV_CACHE} to a folder that is") from None
     key = entry_key(description)
     final = os.path.join(root, key)
     manifest = _read_manifest(final)

@@ -76,9 +76,6 @@ def folder_splits(config: DataConfig) -> tuple[Splits, bool]:
             kept = np.array([p not in bad for p in paths], dtype=bool)
             datacache.write_labels(os.path.join(folder, split), index.labels[rows][kept])
             sizes[split] = int(kept.sum())
-        if skipped:
-            log.warning("skipped %d unreadable image files: %s", len(skipped), ", ".join(sorted(skipped)[:20])
-                        + (" ..." if len(skipped) > 20 else ""))
         return {"sizes": sizes, "image_shape": [size, size, channels], "classes": source.classes,
                 "skipped": sorted(skipped)}
 
@@ -86,9 +83,10 @@ def folder_splits(config: DataConfig) -> tuple[Splits, bool]:
     if source.ignored:
         log.warning("ignored %d files without an image suffix in %s, e.g. %s", len(source.ignored), source.root,
                     source.ignored[0])
-    if entry.manifest["skipped"] and not built:
-        log.warning("%d unreadable image files are left out of %s (see `hpsearch cache list`)",
-                    len(entry.manifest["skipped"]), source.root)
+    skipped = entry.manifest["skipped"]
+    if skipped:  # every trial says so once: each trial's log is read on its own
+        log.warning("skipped %d unreadable image files: %s", len(skipped),
+                    ", ".join(skipped[:20]) + (" ..." if len(skipped) > 20 else ""))
     return splits_from_entry(entry, config, name=config.dataset), built
 
 
