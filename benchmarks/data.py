@@ -8,7 +8,9 @@ fashion_mnist at its own 28 px, each contender runs as real trial processes, one
 - seconds from starting the trial process to the end of its first training step: the first
   trial (which builds the per-host cache) and a later one (which reads it); today's loader
   decodes everything in every trial, so its first and later trials are the same;
-- the share of step time spent waiting for input (small CNN on the CPU, batch 32).
+- the share of step time spent waiting for input (small CNN on the CPU, batch 32);
+- a later trial once more in a standby process (TensorFlow imported before the trial starts, as
+  a worker's next trial is).
 
 Targets (issue 10): peak memory <= 2.5 GB and flat across the sizes; a later trial reaches its
 first step within 3 s; input wait < 5% of step time. Today's loader is not run at 24k (it would
@@ -36,6 +38,8 @@ LEGACY_MAX = 6000  # beyond this, today's loader needs more memory than the mach
 IMAGE_SIZE = 224
 FASHION = "/usr/share/datasets/fashion-mnist"
 WORK = os.path.join(tempfile.gettempdir(), "hpsearch-bench-data")
+CONTENDERS = {"legacy": "before", "new_first": "after, first trial", "new_later": "after, later trial",
+              "new_standby": "after, later trial, standby process"}
 
 
 def _write_images(job) -> None:
@@ -81,16 +85,27 @@ def keras_home_with_fashion() -> str:
     return home
 
 
-def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, steps: int) -> dict:
-    """One trial process; its JSON line plus its peak resident memory."""
+def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, steps: int, *, standby: bool = False) -> dict:
+    """One trial process; its JSON line plus its peak resident memory.
+
+    With `standby`, the process imports first and the trial starts once it says it is ready, as
+    with a worker's standby trial process (search/trial_runner.py).
+    """
     args = [sys.executable, "-m", "benchmarks.data_trial", "--loader", loader, "--dataset", dataset,
             "--steps", str(steps)]
     if image_size:
         args += ["--image-size", str(image_size)]
     env = child_env(HPSEARCH_CACHE=cache, KERAS_HOME=keras_home_with_fashion())
     with tempfile.TemporaryFile("w+") as err:
-        proc = subprocess.Popen([*args, "--started", repr(time.time())], env=env, stdout=subprocess.PIPE,
-                                stderr=err, text=True)
+        if standby:
+            proc = subprocess.Popen([*args, "--standby"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=err, text=True)
+            if proc.stdout.readline().strip() == "ready":
+                proc.stdin.write(f"{time.time()!r}\n")
+                proc.stdin.flush()
+        else:
+            proc = subprocess.Popen([*args, "--started", repr(time.time())], env=env, stdout=subprocess.PIPE,
+                                    stderr=err, text=True)
         out = proc.stdout.read()
         # wait4, not Popen.wait: it returns this one child's resource usage, its peak memory included.
         _, status, usage = os.wait4(proc.pid, 0)
@@ -113,8 +128,10 @@ def measure(dataset: str, image_size: int | None, legacy: bool, steps: int) -> d
     row["new_first"] = run_trial("new", dataset, image_size, cache, steps)
     log(f"  new loader: later trial (reads the cache)")
     row["new_later"] = run_trial("new", dataset, image_size, cache, steps)
+    log(f"  new loader: later trial in a standby process (TensorFlow imported before the trial starts)")
+    row["new_standby"] = run_trial("new", dataset, image_size, cache, steps, standby=True)
     row["cache_mb"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs) / 2**20
-    for name in ("legacy", "new_first", "new_later"):
+    for name in CONTENDERS:
         if name in row:
             r = row[name]
             log(f"    {name:10s} peak {r['peak_rss_mb']:8.0f} MB  first step {r['seconds_to_first_step']:6.1f} s  "
@@ -125,7 +142,7 @@ def measure(dataset: str, image_size: int | None, legacy: bool, steps: int) -> d
 def table(rows: list[dict]) -> str:
     lines = ["| dataset | loader | peak RSS (MB) | first step (s) | input wait | step (s) |", "|---|---|---:|---:|---:|---:|"]
     for row in rows:
-        for name, label in (("legacy", "before"), ("new_first", "after, first trial"), ("new_later", "after, later trial")):
+        for name, label in CONTENDERS.items():
             if name in row:
                 r = row[name]
                 lines.append(f"| {row['label']} | {label} | {r['peak_rss_mb']:.0f} | {r['seconds_to_first_step']:.1f} | "

@@ -1,6 +1,7 @@
 """One trial process for `benchmarks.data`: load a dataset, build the small CNN, train a few steps.
 
 `python -m benchmarks.data_trial --loader new|legacy --dataset D [--image-size N] --started T`
+(or `--standby`: import first, like a worker's standby trial process, then read T on stdin)
 prints one JSON line: seconds from T (when the parent started this process) to the end of the
 first training step, and the share of step time spent waiting for input over the next steps.
 The parent reads this process's peak resident memory from the kernel (wait4).
@@ -18,12 +19,21 @@ def main() -> None:
     parser.add_argument("--loader", choices=("new", "legacy"), required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--image-size", type=int)
-    parser.add_argument("--started", type=float, required=True)
+    parser.add_argument("--started", type=float, help="when the parent started this process (time.time())")
+    parser.add_argument("--standby", action="store_true",
+                        help="as a worker's standby process: import the trainer, print 'ready', read the start time on stdin")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     args = parser.parse_args()
 
+    if args.standby:
+        import sys
+
+        import trainers.train  # noqa: F401  (what search.trial_process.standby_main imports)
+
+        print("ready", flush=True)
+        args.started = float(sys.stdin.readline())
     import keras
 
     from trainers.config import TrainConfig

@@ -70,7 +70,7 @@ def _storage(ctx: click.Context):
 @click.option("--target-dir", help="With dir:PATH, a folder of the target distribution for dev and test.")
 @click.option("--image-size", type=int, help="Resize images to this side.")
 @click.option("--resize", default="stretch", show_default=True, help="stretch | crop | pad: how images become square.")
-@click.option("--memory-budget-mb", type=int, default=1024, show_default=True,
+@click.option("--memory-budget-mb", type=int, default=512, show_default=True,
               help="Decoded splits each trial keeps in RAM; the rest stream from the per-host cache.")
 @click.option("--weights", default="imagenet", show_default=True, help="Pretrained backbones: imagenet | none | FILE.")
 @click.option("--trials", type=int, default=50, show_default=True, help="Study-wide budget of finished trials.")

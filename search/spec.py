@@ -40,7 +40,7 @@ class StudySpec:
     target_dir: str | None = None
     image_size: int | None = None
     resize: str = "stretch"
-    memory_budget_mb: int = 1024
+    memory_budget_mb: int = 512
     weights: str = "imagenet"
     trials: int = 50
     epochs: int = 10

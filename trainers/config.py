@@ -89,7 +89,7 @@ class DataConfig:
     max_train_examples: int | None = _optional_size("keep at most this many training images (None: all)")
     seed: int = _range(0, 0, 2**31 - 1, "seed of the split")
     memory_budget_mb: int = _range(
-        1024, 0, 1_000_000, "decoded uint8 splits kept in RAM up to this size in all; larger ones stream from disk"
+        512, 0, 1_000_000, "decoded uint8 splits kept in RAM up to this size in all; larger ones stream from disk"
     )
 
 
