@@ -39,6 +39,7 @@ CLASS_NAMES = {
     "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                       "Ankle boot"],
 }
+TENSOR_COPY_MB = 64  # a split in RAM up to this size is also copied into one tensor (see pipeline)
 SHUFFLE_BUFFER_MB = 128  # a streamed training split is shuffled within this many MiB (plus its shards' order)
 OFFICIAL_TEST = "the dataset's official test split"
 
@@ -272,11 +273,23 @@ def pipeline(
         if training:
             order = order.shuffle(n, seed=seed, reshuffle_each_iteration=True)
 
+        if images.nbytes <= TENSOR_COPY_MB * 2**20:
+            # Small splits: one tensor copy is cheap, and an in-graph gather keeps Python (and its
+            # lock) out of every step, which shows when steps take milliseconds (28 px images).
+            pixels = tf.convert_to_tensor(images)
+
+            def take(index):
+                return tf.gather(pixels, index)
+        else:
+
+            def take(index):
+                # numpy_function reads the split's own array: tf.convert_to_tensor would copy it whole.
+                x = tf.numpy_function(lambda i: images[i], [index], tf.as_dtype(images.dtype), stateful=False)
+                x.set_shape((None, *images.shape[1:]))
+                return x
+
         def gather(index):
-            # numpy_function reads the split's own array: tf.convert_to_tensor would copy it whole.
-            x = tf.numpy_function(lambda i: images[i], [index], tf.as_dtype(images.dtype), stateful=False)
-            x.set_shape((None, *images.shape[1:]))
-            return x, tf.one_hot(tf.gather(labels, index), num_classes)
+            return take(index), tf.one_hot(tf.gather(labels, index), num_classes)
 
         ds = order.batch(batch_size).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     else:
