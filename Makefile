@@ -30,8 +30,12 @@ demo: venv
 	@echo "  $(BIN)/hpsearch --storage $(DEMO_STORAGE) dashboard          # then open http://127.0.0.1:8080"
 
 # What the tests need beyond Python packages: PostgreSQL server binaries (the tests start their
-# own throwaway cluster) and Chromium for the page test. Installed only when missing.
+# own throwaway cluster), Chromium for the page test, and Debian's Fashion-MNIST (real data,
+# offline: the four files keras.datasets downloads). Installed only when missing.
+FASHION_MNIST := /usr/share/datasets/fashion-mnist/t10k-labels-idx1-ubyte.gz
 test-deps:
+	@test -f $(FASHION_MNIST) || \
+	    { echo "installing Fashion-MNIST (dataset-fashion-mnist)"; apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist >/dev/null; }
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || \
 	    { echo "installing PostgreSQL server binaries"; apt-get update -qq && apt-get install -y -qq postgresql >/dev/null; }
 	@command -v chromium >/dev/null 2>&1 || \

@@ -24,6 +24,7 @@ BENCHMARKS = {
     "coordination": "benchmarks.coordination",
     "gpu": "benchmarks.gpu",
     "scale": "benchmarks.scale",
+    "data": "benchmarks.data",
 }
 
 

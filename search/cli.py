@@ -1,6 +1,6 @@
 """`hpsearch`: the command line. Thin: each command parses, calls one library function, prints.
 
-TensorFlow is imported only by commands that train (`train`); everything else starts fast.
+TensorFlow is imported only by commands that train or decode (`train`, `prepare`); everything else starts fast.
 Every expected error is one line on stderr and exit code 2; nothing prints a traceback unless
 `--verbose` is given.
 """
@@ -69,6 +69,9 @@ def _storage(ctx: click.Context):
 @click.option("--dataset", default="digits", show_default=True, help="digits | mnist | fashion_mnist | cifar10 | cifar100 | tfds:NAME | dir:PATH")
 @click.option("--target-dir", help="With dir:PATH, a folder of the target distribution for dev and test.")
 @click.option("--image-size", type=int, help="Resize images to this side.")
+@click.option("--resize", default="stretch", show_default=True, help="stretch | crop | pad: how images become square.")
+@click.option("--memory-budget-mb", type=int, default=512, show_default=True,
+              help="Decoded splits each trial keeps in RAM; the rest stream from the per-host cache.")
 @click.option("--weights", default="imagenet", show_default=True, help="Pretrained backbones: imagenet | none | FILE.")
 @click.option("--trials", type=int, default=50, show_default=True, help="Study-wide budget of finished trials.")
 @click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per trial.")
@@ -198,6 +201,64 @@ def train(config_file, epochs, dataset, save):
     from search.standalone import train_with_progress
 
     train_with_progress(config, save)
+
+
+# ---- prepare / cache -------------------------------------------------------------------
+@cli.command()
+@click.argument("config_or_dataset")
+@click.option("--image-size", type=click.IntRange(min=1), help="Side to resize to (a dataset name only; folders: 128).")
+@click.option("--resize", type=click.Choice(["stretch", "crop", "pad"]), help="How to make images square (a dataset name only).")
+@click.option("--seed", type=int, help="Seed of the split (a dataset name only).")
+def prepare(config_or_dataset, image_size, resize, seed):
+    """Decode a dataset once for this host (dir:PATH), so that no trial waits for it."""
+    from trainers.config import DataConfig, load_config
+    from trainers.data import prepare as prepare_dataset
+
+    if os.path.isfile(config_or_dataset):
+        data = load_config(config_or_dataset).data
+    else:
+        options = {"image_size": image_size, "resize": resize, "seed": seed}
+        data = DataConfig(dataset=config_or_dataset, **{k: v for k, v in options.items() if v is not None})
+    info = prepare_dataset(data)
+    sizes = ", ".join(f"{k} {v}" for k, v in info["sizes"].items())
+    shape = "x".join(str(d) for d in info["image_shape"])
+    if info["cache"]:
+        state = "built" if info["built"] else "already there"
+        click.echo(f"{info['dataset']}: {shape} uint8 ({sizes}); cache {state}: {info['cache']}")
+    else:
+        click.echo(f"{info['dataset']}: {shape} ({sizes}); held in memory by each trial, nothing to cache")
+    if info["skipped"]:
+        click.echo(f"{len(info['skipped'])} unreadable files left out, e.g. {info['skipped'][0]}")
+
+
+@cli.group()
+def cache():
+    """The decoded datasets of this host ($HPSEARCH_CACHE, default ~/.cache/hpsearch)."""
+
+
+@cache.command("list")
+def cache_list():
+    """Every cached dataset: key, dataset, size, resize mode, seed, images, disk use."""
+    from trainers.datacache import cache_root, list_entries
+
+    rows = list_entries()
+    if not rows:
+        click.echo(f"no cached datasets in {cache_root()}")
+        return
+    click.echo(f"{'key':<20}  {'images':>7}  {'MiB':>8}  {'size':>4}  {'resize':<7}  {'seed':>4}  {'created':<20}  dataset")
+    for r in rows:
+        click.echo(f"{r['key']:<20}  {r['images']:>7}  {r['bytes'] / 2**20:>8.1f}  {r['image_size']!s:>4}  "
+                   f"{r['resize']!s:<7}  {r['seed']!s:>4}  {r['created']!s:<20}  {r['dataset']}")
+
+
+@cache.command("clear")
+@click.argument("keys", nargs=-1)
+def cache_clear(keys):
+    """Delete cached datasets (all, or the KEYS given); one being built is kept. Stop workers first."""
+    from trainers.datacache import cache_root, clear
+
+    removed = clear(list(keys) or None)
+    click.echo(f"removed {len(removed)} cached dataset{'s' if len(removed) != 1 else ''} from {cache_root()}")
 
 
 # ---- spaces ----------------------------------------------------------------------------

@@ -34,6 +34,7 @@ FINAL_KEYS = (
     "latency_ms_batch",
     "params",
     "model_mb",
+    "skipped_images",  # unreadable files the trainer left out of a folder dataset
 )
 MAX_RETRIES = 3
 

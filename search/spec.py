@@ -39,6 +39,8 @@ class StudySpec:
     dataset: str = "digits"
     target_dir: str | None = None
     image_size: int | None = None
+    resize: str = "stretch"
+    memory_budget_mb: int = 512
     weights: str = "imagenet"
     trials: int = 50
     epochs: int = 10
@@ -115,7 +117,8 @@ class StudySpec:
 
     def base_config(self, trial_number: int = 0) -> TrainConfig:
         """What the space does not sample: the data, the epochs, the weights, the seed."""
-        data = {"dataset": self.dataset, "target_dir": self.target_dir, "image_size": self.image_size}
+        data = {"dataset": self.dataset, "target_dir": self.target_dir, "image_size": self.image_size,
+                "resize": self.resize, "memory_budget_mb": self.memory_budget_mb}
         training = {"epochs": self.epochs, "seed": (self.seed + trial_number) % (2**31)}
         return TrainConfig().replace(data=data, training=training, model={"weights": self.weights})
 
@@ -135,6 +138,28 @@ class StudySpec:
         if "objectives" in values:
             values["objectives"] = tuple(values["objectives"])
         return cls(**values)
+
+
+def check_pretrained_weights(spec: StudySpec) -> None:
+    """Refuse, in one line, a study whose space holds pretrained backbones this host cannot load.
+
+    Only with `--weights imagenet`: the weights must be in the Keras cache or downloadable here
+    (checked on the launching host, which is usually where, or like where, the workers run).
+    """
+    if spec.weights != "imagenet":
+        return
+    from spaces import get_space
+    from trainers.weights import keras_models_dirs, missing_weights, weights_reachable
+
+    dimension = get_space(spec.space, spec.narrowing).dimensions.get("backbone")
+    missing = missing_weights(getattr(dimension, "choices", ()))
+    if missing and not weights_reachable():
+        names = ", ".join(missing)
+        raise SpecError(
+            f"ImageNet weights of {names} are not in the Keras cache ({keras_models_dirs()[0]}) and cannot be "
+            f"downloaded from this host: use --weights none, a space without them (--space small, or --narrow "
+            f"with backbone: [small_cnn]), or worker images built with PRETRAINED naming them"
+        )
 
 
 def check_error_rate(name: str, value: float) -> None:

@@ -30,6 +30,12 @@ def train_with_progress(config: TrainConfig, save: str | None) -> None:
     data = load_splits(config.data)
     sizes = ", ".join(f"{k} {v}" for k, v in data.sizes().items())
     console.print(f"{config.model.backbone} on {data.name} ({sizes}; {data.num_classes} classes)")
+    if data.notes.get("test"):
+        console.print(f"test is {data.notes['test']}; train-dev and dev are drawn from its training split")
+    if data.notes.get("streamed"):
+        console.print(f"streamed from the dataset cache (beyond data.memory_budget_mb): {data.notes['streamed']}")
+    if data.skipped:
+        console.print(f"{len(data.skipped)} unreadable image files left out, e.g. {data.skipped[0]}")
     with Progress(TextColumn("epoch"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[detail]}"),
                   TimeElapsedColumn(), console=console) as progress:
         task = progress.add_task("train", total=config.training.epochs, detail="")

@@ -11,7 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, read_spec
+from search.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, check_pretrained_weights, read_spec
 from search.storage import Storage
 from search.worker import Counts, count_trials
 
@@ -36,6 +36,7 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
         if study.user_attrs.get(HALTED_ATTR):
             study.set_user_attr(HALTED_ATTR, "")
         return study
+    check_pretrained_weights(spec)  # a new study only: offline, it would otherwise halt after its failures
     study = optuna.create_study(study_name=name, storage=storage.optuna, directions=spec.directions)
     study.set_user_attr(SPEC_ATTR, spec.to_dict())
     return study

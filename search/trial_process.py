@@ -4,6 +4,8 @@ A process per trial frees GPU memory for certain when it exits, and a trial that
 (segfault, out of memory, a bug in a space) fails alone. The child never touches the storage:
 it trains, sends each epoch's metrics, and waits for "go" or "stop" (pruning, shutdown).
 If the worker dies, the kernel kills the child (PR_SET_PDEATHSIG), and a closed pipe stops it too.
+A worker keeps one standby process that has imported the trainer before its trial is known
+(`standby_main`), so a trial's start-up does not include TensorFlow's import.
 """
 
 from __future__ import annotations
@@ -73,6 +75,27 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float) -> N
         raise SystemExit(1)
     finally:
         conn.close()
+
+
+def standby_main(conn, preload: str) -> None:
+    """A trial process started ahead of its trial (multiprocessing target).
+
+    It imports the trainer's module (TensorFlow and Keras: seconds) while the worker's previous
+    trial runs, then waits for its own trial on the pipe; a closed pipe means it is not needed.
+    """
+    _die_with_parent()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        importlib.import_module(preload.partition(":")[0])
+    except BaseException:
+        pass  # the trial imports it again and reports the error as its own
+    try:
+        kind, trainer_ref, config_json, handed_at = conn.recv()
+    except (EOFError, OSError, ValueError):
+        conn.close()
+        return
+    child_main(conn, trainer_ref, config_json, handed_at)
 
 
 def classify_error(exc: BaseException) -> str:

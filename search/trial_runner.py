@@ -8,6 +8,7 @@ child can end (result, error, signal, silence) into an `Outcome` with a reason a
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
 import multiprocessing
@@ -21,7 +22,7 @@ import optuna
 
 from search.spec import StudySpec
 from search.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
-from search.trial_process import GO, STOP, child_main
+from search.trial_process import GO, STOP, child_main, standby_main
 from trainers.result import NAN_LOSS, STOPPED
 
 T = TypeVar("T")
@@ -102,14 +103,19 @@ def supervise(
 ) -> Outcome:
     """Run the trial process to its end and say how it ended."""
     ctx = _context()
-    parent_conn, child_conn = ctx.Pipe()
-    proc = ctx.Process(
-        target=child_main,
-        args=(child_conn, spec.trainer, config_json, time.time()),
-        name=f"hpsearch-trial-{trial.number}",
-    )
-    proc.start()
-    child_conn.close()
+    taken = _STANDBY.take(spec.trainer, config_json)
+    if taken:
+        proc, parent_conn = taken
+    else:
+        parent_conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(
+            target=child_main,
+            args=(child_conn, spec.trainer, config_json, time.time()),
+            name=f"hpsearch-trial-{trial.number}",
+        )
+        proc.start()
+        child_conn.close()
+    _STANDBY.start(ctx, spec.trainer)  # the next trial's process imports while this one runs
     started = time.monotonic()
     out = Outcome(state=FAIL)
     single = len(spec.objectives) == 1
@@ -181,6 +187,62 @@ def supervise(
             _kill(proc)
         parent_conn.close()
 
+
+class _Standby:
+    """One trial process per worker, started ahead of its trial, that has already imported the trainer.
+
+    It is started when a trial starts (so it imports while that trial trains) and handed the next
+    trial of the same trainer; a standby that died, or was made for another trainer, is replaced by
+    a fresh process as before. It holds no state: the worker's death kills it like any trial process.
+    """
+
+    def __init__(self) -> None:
+        self.proc = None
+        self.conn = None
+        self.trainer = None
+        self.registered = False
+
+    def take(self, trainer: str, config_json: str):
+        """(process, connection) running `config_json`, or None when no usable standby is ready."""
+        proc, conn, ready = self.proc, self.conn, self.trainer == trainer
+        self.proc = self.conn = self.trainer = None
+        if proc is None:
+            return None
+        if ready and proc.is_alive():
+            try:
+                conn.send(("trial", trainer, config_json, time.time()))
+                return proc, conn
+            except (OSError, BrokenPipeError):
+                pass
+        _discard(proc, conn)
+        return None
+
+    def start(self, ctx, trainer: str) -> None:
+        if self.proc is not None:
+            return
+        if not self.registered:
+            # atexit runs handlers last-registered first: registered now, after multiprocessing's
+            # own (which joins every child, and would wait forever for a standby on its pipe).
+            atexit.register(self.stop)
+            self.registered = True
+        parent_conn, child_conn = ctx.Pipe()
+        proc = ctx.Process(target=standby_main, args=(child_conn, trainer), name="hpsearch-trial-standby")
+        proc.start()
+        child_conn.close()
+        self.proc, self.conn, self.trainer = proc, parent_conn, trainer
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _discard(self.proc, self.conn)
+        self.proc = self.conn = self.trainer = None
+
+
+def _discard(proc, conn) -> None:
+    conn.close()
+    _kill(proc)  # it holds nothing: no need to wait for it to notice the closed pipe
+
+
+_STANDBY = _Standby()
 
 _CONTEXT: list = []
 

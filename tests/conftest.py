@@ -102,6 +102,21 @@ def _drop_to_nobody() -> None:
         os.setuid(nobody.pw_uid)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dataset_cache():
+    """Decoded datasets (trainers.datacache) go to a throwaway folder, never the user's ~/.cache/hpsearch;
+    subprocesses inherit it through the environment."""
+    root = tempfile.mkdtemp(prefix="hpsearch-cache-")
+    old = os.environ.get("HPSEARCH_CACHE")
+    os.environ["HPSEARCH_CACHE"] = root
+    yield root
+    if old is None:
+        os.environ.pop("HPSEARCH_CACHE", None)
+    else:
+        os.environ["HPSEARCH_CACHE"] = old
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def postgres():
     root = tempfile.mkdtemp(prefix="hpsearch-pg-")

@@ -68,6 +68,7 @@ AUGMENT_POLICIES = (
 OPTIMIZERS = ("sgd", "adam")
 LR_DECAYS = ("none", "cosine", "exponential", "inverse_time")
 SWITCHES = ("auto", "on", "off")
+RESIZE_MODES = ("stretch", "crop", "pad")
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,20 @@ class DataConfig:
     target_dir: str | None = _free(
         None, "with dir:PATH, a folder of the target distribution for dev and test (data mismatch)"
     )
-    image_size: int | None = _optional_size("resize images to this square size (None: keep the dataset's size)")
+    image_size: int | None = _optional_size(
+        "resize images to this square size (None: keep the dataset's size; folders and TFDS: 128)"
+    )
+    resize: str = _choice(
+        "stretch", RESIZE_MODES, "to a square: stretch, crop (centre, keep the aspect ratio) or pad (letterbox)"
+    )
     train_dev_fraction: float = _range(0.1, 0.0, 0.5, "share of the training distribution held out as train-dev")
     dev_fraction: float = _range(0.15, 0.01, 0.5, "share of the target distribution held out as dev")
     test_fraction: float = _range(0.15, 0.01, 0.5, "share of the target distribution held out as test")
     max_train_examples: int | None = _optional_size("keep at most this many training images (None: all)")
     seed: int = _range(0, 0, 2**31 - 1, "seed of the split")
+    memory_budget_mb: int = _range(
+        512, 0, 1_000_000, "decoded uint8 splits kept in RAM up to this size in all; larger ones stream from disk"
+    )
 
 
 @dataclass(frozen=True)

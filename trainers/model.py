@@ -1,7 +1,9 @@
 """One function from a configuration to an uncompiled Keras model.
 
-Input pixels are in [0, 255] with the dataset's own channels. The graph is:
-grey->RGB (if needed) -> augmentation (training only) -> resize to the backbone's input ->
+Input pixels are in [0, 255] with the dataset's own channels. The pipelines feed them as uint8
+(4x less to move than float32); the float32 input casts them inside the model, so on a GPU the
+cast runs on the device, and a saved model takes 0-255 images of any dtype. The graph is:
+cast -> grey->RGB (if needed) -> augmentation (training only) -> resize to the backbone's input ->
 pixel preprocessing -> backbone (small CNN, or a frozen-BN pretrained network) -> head.
 """
 

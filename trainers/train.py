@@ -25,7 +25,18 @@ from trainers.data import Splits, load_splits, pipeline
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
 from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 
-EVAL_BATCH = 256
+EVAL_BATCH = 256  # images per inference batch when they are small (64x64 or less)
+
+
+def eval_batch_size(image_shape, batch_size: int) -> int:
+    """The inference batch: EVAL_BATCH for small images, fewer as they grow, never below the training batch.
+
+    Activations grow with the pixels per image: 256 images of 224x224 took a small CNN's trial
+    to 4 GB resident on a CPU, where its training batches of 32 needed about 2 GB.
+    """
+    pixels = int(image_shape[0]) * int(image_shape[1])
+    scaled = EVAL_BATCH * 64 * 64 // max(1, pixels)
+    return max(1, min(EVAL_BATCH, max(batch_size, 2 ** max(0, scaled.bit_length() - 1))))
 
 # Our tf.data pipelines shuffle themselves; Keras warns that fit's shuffle flag is then ignored.
 warnings.filterwarnings("ignore", message=".*shuffle=True. was passed.*")
@@ -62,6 +73,8 @@ def train(
         for key in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
             metrics.pop(key, None)
         metrics.update(_size(built.model))
+        if data.skipped:
+            metrics["skipped_images"] = float(len(data.skipped))  # unreadable files left out of the dataset
         if loop.stop_reason in (COMPLETED, EARLY_STOPPING):
             test = loop.evaluate(loop.test_ds)
             metrics["test_error"] = 1.0 - test
@@ -90,10 +103,11 @@ class _Loop:
         n = data.num_classes
         mixing = label_mixing_layer(config.augment, t.seed)
         self.train_ds = pipeline(data.train, n, t.batch_size, training=True, seed=t.seed, batch_transform=mixing)
-        self.train_eval_ds = pipeline(data.train, n, EVAL_BATCH, limit=t.train_eval_examples)
-        self.train_dev_ds = pipeline(data.train_dev, n, EVAL_BATCH) if len(data.train_dev) else None
-        self.dev_ds = pipeline(data.dev, n, EVAL_BATCH)
-        self.test_ds = pipeline(data.test, n, EVAL_BATCH)
+        eval_batch = eval_batch_size(data.image_shape, t.batch_size)
+        self.train_eval_ds = pipeline(data.train, n, eval_batch, limit=t.train_eval_examples)
+        self.train_dev_ds = pipeline(data.train_dev, n, eval_batch) if len(data.train_dev) else None
+        self.dev_ds = pipeline(data.dev, n, eval_batch)
+        self.test_ds = pipeline(data.test, n, eval_batch)
         self.steps_per_epoch = max(1, math.ceil(len(data.train) / t.batch_size))
         self.history: list[dict[str, float]] = []
         self.stop_reason = COMPLETED

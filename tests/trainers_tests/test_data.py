@@ -19,6 +19,13 @@ def _digit_keys(images) -> list[bytes]:
     return [np.rint(np.asarray(x, dtype="float32") * 16.0 / 255.0).astype("uint8").tobytes() for x in images]
 
 
+def test_pixels_are_uint8_until_the_model():
+    splits = load_splits(DataConfig(dataset="digits"))
+    assert splits.train.images.dtype == np.uint8
+    x, _ = next(iter(pipeline(splits.train, splits.num_classes, 16, training=True)))
+    assert x.dtype.name == "uint8"
+
+
 def test_digits_splits_are_disjoint_and_cover_the_data():
     from collections import Counter
 
@@ -75,7 +82,9 @@ def test_folder_dataset_skips_a_corrupt_file_with_a_warning(tmp_path, caplog):
         splits = load_splits(DataConfig(dataset=f"dir:{tmp_path / 'data'}", image_size=16))
     assert sum(splits.sizes().values()) == 24
     assert splits.class_names == ["cat", "dog"] and splits.image_shape == (16, 16, 3)
-    assert "skipped 2 unreadable or non-image files" in caplog.text
+    assert "skipped 1 unreadable image files" in caplog.text and "broken.jpg" in caplog.text
+    assert "ignored 1 files without an image suffix" in caplog.text
+    assert [p.rsplit("/", 1)[-1] for p in splits.skipped] == ["broken.jpg"]
 
 
 def test_folder_with_a_target_distribution_for_dev_and_test(tmp_path):

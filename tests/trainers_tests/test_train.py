@@ -73,6 +73,7 @@ def test_nan_loss_stops_the_run_with_that_reason(digits):
     import copy
 
     poisoned = copy.deepcopy(digits)
+    poisoned.train.images = poisoned.train.images.astype("float32")  # uint8 cannot hold the poison
     poisoned.train.images[5] = 3e38  # overflowing and missing pixels poison the weights
     poisoned.train.images[6, 0, 0, 0] = np.nan
     rec = Recorder()
@@ -109,3 +110,12 @@ def test_transfer_learning_freezes_then_fine_tunes(digits):
     backbone = result.model.get_layer("backbone_mobilenet_v2")
     trainable = [l for l in backbone.layers if l.trainable_weights]
     assert 0 < len(trainable) < len(backbone.layers)
+
+
+def test_inference_batches_shrink_as_images_grow_but_never_below_the_training_batch():
+    from trainers.train import EVAL_BATCH, eval_batch_size
+
+    assert eval_batch_size((8, 8, 1), 64) == eval_batch_size((28, 28, 1), 64) == EVAL_BATCH
+    assert eval_batch_size((224, 224, 3), 32) == 32  # 256 of them held a small CNN's trial at 4 GB
+    assert eval_batch_size((224, 224, 3), 128) == 128
+    assert 32 < eval_batch_size((128, 128, 3), 32) < EVAL_BATCH
