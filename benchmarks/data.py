@@ -122,13 +122,13 @@ def measure(dataset: str, image_size: int | None, legacy: bool, steps: int) -> d
     row: dict = {"dataset": dataset, "image_size": image_size}
     cache = tempfile.mkdtemp(prefix="cache-", dir=WORK)  # a fresh per-host cache: the first trial builds it
     if legacy:
-        log(f"  legacy loader: one trial (it decodes everything every time)")
+        log("  legacy loader: one trial (it decodes everything every time)")
         row["legacy"] = run_trial("legacy", dataset, image_size, cache, steps)
-    log(f"  new loader: first trial (builds the cache)")
+    log("  new loader: first trial (builds the cache)")
     row["new_first"] = run_trial("new", dataset, image_size, cache, steps)
-    log(f"  new loader: later trial (reads the cache)")
+    log("  new loader: later trial (reads the cache)")
     row["new_later"] = run_trial("new", dataset, image_size, cache, steps)
-    log(f"  new loader: later trial in a standby process (TensorFlow imported before the trial starts)")
+    log("  new loader: later trial in a standby process (TensorFlow imported before the trial starts)")
     row["new_standby"] = run_trial("new", dataset, image_size, cache, steps, standby=True)
     row["cache_mb"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs) / 2**20
     for name in CONTENDERS:

@@ -10,10 +10,11 @@ import statistics
 from typing import Any
 
 from benchmarks.common import QUICK_RESULTS, REPO, RESULTS
+from benchmarks.report_data import data, data_targets
 
-ORDER = ["search_efficiency", "trainer_overhead", "coordination", "gpu", "scale"]
+ORDER = ["search_efficiency", "trainer_overhead", "coordination", "gpu", "scale", "data"]
 TITLES = {"search_efficiency": "1. search efficiency", "trainer_overhead": "2. trainer overhead",
-          "coordination": "3. coordination", "gpu": "4. GPU", "scale": "5. scale"}
+          "coordination": "3. coordination", "gpu": "4. GPU", "scale": "5. scale", "data": "6. data"}
 
 
 def load(folder: str) -> dict[str, dict[str, Any]]:
@@ -156,6 +157,8 @@ def targets_table(docs) -> list[str]:
     sc = docs.get("scale")
     if sc:
         rows += scale_targets(sc)
+    if docs.get("data"):
+        rows += data_targets(docs["data"])
     if not rows:
         return []
     out = ["## Targets", "", "| benchmark | target | measured | |", "|---|---|---|---|"]
@@ -551,7 +554,7 @@ def scale_facts(doc) -> list[str]:
 
 
 SECTIONS = {"search_efficiency": search_efficiency, "trainer_overhead": trainer_overhead,
-            "coordination": coordination, "gpu": gpu, "scale": scale}
+            "coordination": coordination, "gpu": gpu, "scale": scale, "data": lambda doc: data(doc, provenance)}
 
 
 if __name__ == "__main__":
