@@ -202,3 +202,25 @@ def test_scale_capped_runs_are_named_only_when_capped(capped):
                                               (0.5, "about 0.20 of raw Optuna's with trials this short, below the 0.9 target.")])
 def test_scale_names_the_ceiling_the_trial_process_sets(in_trial, phrase):
     assert phrase in text(report.scale(scale_doc(in_trial=in_trial)))
+
+
+@pytest.mark.parametrize("peak, met", [(2000.0, True), (3000.0, False)])
+def test_data_memory_target_follows_the_peaks(peak, met):
+    from benchmarks.report_data import data_targets
+
+    doc = copy.deepcopy(result("data"))
+    for r in doc["rows"]:
+        for key in ("new_first", "new_later", "new_standby"):
+            if isinstance(r.get(key), dict):
+                r[key]["peak_rss_mb"] = peak
+    (memory,) = [row for row in data_targets(doc) if "peak resident memory" in row[1]]
+    assert memory[3] is met and f"worst {peak:,.0f} MB" in memory[2]
+
+
+def test_data_section_says_when_the_old_loader_was_not_run():
+    from benchmarks.report_data import data
+
+    doc = copy.deepcopy(result("data"))
+    for r in doc["rows"]:
+        r.pop("legacy", None)
+    assert text(data(doc, report.provenance)).count("the old loader was not run here") == len(doc["rows"])
