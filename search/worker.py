@@ -35,7 +35,7 @@ from search import recording
 from search.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
-from search.trial_runner import INTERRUPTED, Heartbeat, supervise, with_retry
+from search.trial_runner import FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
 
@@ -233,9 +233,9 @@ class Worker:
         """Create a trial only while the study is below its budget; the lock covers just that.
 
         Inside the study's budget lock: one count query, then the trial's row (a queued retry first,
-        those already count toward the budget), its first heartbeat and this worker's identity, so
-        a worker that dies right now is noticed. Sampling the parameters reads the history, so it
-        happens after the lock is released, under the trial's heartbeat (`run_trial`).
+        those already count toward the budget). Its first heartbeat and this worker's identity follow
+        at once; sampling the parameters reads the history, so it happens after the lock is released,
+        under the trial's heartbeat (`run_trial`).
         """
         storage = study._storage
         asked = time.perf_counter()
@@ -244,12 +244,15 @@ class Worker:
             counts = counts_from_states(self.storage.count_states(study._study_id))
             if counts.waiting == 0 and counts.counted >= spec.trials:
                 return None
-            trial_id = study._pop_waiting_trial_id()
+            trial_id = study._pop_waiting_trial_id() if counts.waiting else None
             if trial_id is None:
                 trial_id = storage.create_new_trial(study._study_id)
-            Heartbeat(self.storage, trial_id, log).beat()
-            storage.set_trial_user_attr(trial_id, "worker", self.identity)
         released = time.perf_counter()
+        # Heartbeat and identity at once, so a worker that dies now is noticed. (Inside the lock they
+        # would only make it longer: a worker dying between creating the row and these two writes
+        # leaves the same gap either way.)
+        Heartbeat(self.storage, trial_id, log).beat()
+        storage.set_trial_user_attr(trial_id, "worker", self.identity)
         return Claim(trial_id, storage.get_trial_number_from_id(trial_id),
                      {"wait_ms": round(1000 * (acquired - asked), 2), "held_ms": round(1000 * (released - acquired), 2)})
 
@@ -284,7 +287,7 @@ class Worker:
             tlog.error("%s", reason)
             outcome = recording.Outcome(state="fail", reason=reason)
             with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
-            self.after_trial(study, spec)
+            self.after_trial(study, spec, failed=True)
             return
         trial.set_user_attr("config", config.to_dict())
         if config.optimizer.name == "sgd":
@@ -298,10 +301,17 @@ class Worker:
             frozen = study._storage.get_trial(trial._trial_id)
             with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
         self.trials_run += 1
-        self.after_trial(study, spec)
+        self.after_trial(study, spec, failed=outcome.state == FAIL)
 
-    def after_trial(self, study: optuna.Study, spec: StudySpec) -> None:
-        """Halt a study whose last `max_failures` trials all failed; mark its dashboard figures as due."""
+    def after_trial(self, study: optuna.Study, spec: StudySpec, *, failed: bool) -> None:
+        """Halt a study whose last `max_failures` trials all failed; mark its dashboard figures as due.
+
+        Only a failure can complete such a streak, so only a worker whose trial just failed looks
+        (the look sorts the whole history: not something to do after every trial of a long study).
+        """
+        self.refresher.changed(study.study_name, spec)  # rewritten off this path, at most every few seconds
+        if not failed:
+            return
         finished = [
             t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
             if t.user_attrs.get("outcome") != INTERRUPTED
@@ -312,7 +322,6 @@ class Worker:
             reason = f"the last {spec.max_failures} trials failed (latest: {last[-1].user_attrs.get('fail_reason', 'unknown')})"
             study.set_user_attr(HALTED_ATTR, reason)
             log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
-        self.refresher.changed(study.study_name, spec)  # rewritten off this path, at most every few seconds
 
     def fail_orphans(self, study: optuna.Study) -> None:
         """Fail and requeue RUNNING trials whose worker is gone (a dead pid here, or a stale heartbeat).
