@@ -151,7 +151,8 @@ def supervise(
                 value = metrics.get(spec.objective)
                 if single and value is not None and math.isfinite(value):
                     with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
-                    if with_retry(trial.should_prune, what="asking the pruner", log=log):
+                    # After the last epoch nothing is left to save: the trial completes, with its whole result.
+                    if epoch < spec.epochs and with_retry(trial.should_prune, what="asking the pruner", log=log):
                         decision, out.pruned_at = STOP, epoch
                 log.info(
                     "epoch %d/%d %s=%s%s",
