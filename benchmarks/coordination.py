@@ -7,8 +7,8 @@ note, the dashboard figures). For each storage (a throwaway PostgreSQL cluster, 
 tests/conftest.py does; the embedded journal file) and each worker count:
 - hpsearch: N `python -m search worker --study NAME` processes (the product's own command);
 - raw Optuna: N processes each running `study.optimize` on the same storage (opened by
-  search.storage, so the same engine settings and heartbeat), the same sampler and pruner
-  (search.spec.make_sampler / make_pruner), the same space and the same double, reporting
+  search.core.storage, so the same engine settings and heartbeat), the same sampler and pruner
+  (search.core.spec.make_sampler / make_pruner), the same space and the same double, reporting
   every epoch with trial.report / should_prune, stopped by MaxTrialsCallback.
 Workers are started and ready before the study exists, so their import time is not counted;
 throughput counts finished trials from the first trial's start to the last one's end. The
@@ -40,7 +40,7 @@ SPACE = "small"
 
 
 def spec_for(trials: int, trainer: str):
-    from search.spec import StudySpec
+    from search.core.spec import StudySpec
 
     return StudySpec(space=SPACE, trials=trials, epochs=EPOCHS, pruner="none", sampler="tpe", trainer=trainer)
 
@@ -92,9 +92,9 @@ def raw_worker(url: str, name: str, trials: int) -> int:
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    from search.storage import open_storage
+    from search.core.storage import open_storage
     from spaces import get_space
-    from search.spec import make_pruner, make_sampler
+    from search.core.spec import make_pruner, make_sampler
     from tests.doubles_faults import paced
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -169,8 +169,8 @@ def measure(kind: str, url: str, count: int, trials: int, trainer: str, env: dic
     import optuna
     from optuna.trial import TrialState
 
-    from search.storage import open_storage
-    from search.studies import launch
+    from search.core.storage import open_storage
+    from search.service.studies import launch
 
     storage = open_storage(url)
     name = f"{kind}-{count}"

@@ -89,7 +89,7 @@ def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, ste
     """One trial process; its JSON line plus its peak resident memory.
 
     With `standby`, the process imports first and the trial starts once it says it is ready, as
-    with a worker's standby trial process (search/trial_runner.py).
+    with a worker's standby trial process (search/service/trial_runner.py).
     """
     args = [sys.executable, "-m", "benchmarks.data_trial", "--loader", loader, "--dataset", dataset,
             "--steps", str(steps)]

@@ -30,7 +30,7 @@ def main() -> None:
     if args.standby:
         import sys
 
-        import trainers.train  # noqa: F401  (what search.trial_process.standby_main imports)
+        import trainers.train  # noqa: F401  (what search.service.trial_process.standby_main imports)
 
         print("ready", flush=True)
         args.started = float(sys.stdin.readline())

@@ -8,14 +8,14 @@ every run starts from a copy (`CREATE DATABASE ... TEMPLATE ...`) on a throwaway
 (benchmarks.coordination.Postgres). For each size and worker count, on the same copy state:
 - hpsearch: N `python -m search worker --study NAME` processes (the product's own command);
 - raw Optuna: N processes each running `study.optimize` on the same storage (opened by
-  search.storage), the same sampler, space and double, stopped by MaxTrialsCallback.
+  search.core.storage), the same sampler, space and double, stopped by MaxTrialsCallback.
 Workers are started while the study is marked halted (hpsearch skips it; the raw workers wait on
 the same attr) and released together once all are ready.
 
 Measured from the storage (each new trial's `datetime_start`/`datetime_complete` and its
 `worker` attr): trials/hour, steady-state cycles, and the per-trial coordination overhead: the
 gap from one trial's end to the same worker's next trial's start. The budget lock's hold time is
-measured from outside: search/worker.py does not log it, so a monitoring connection samples
+measured from outside: search/service/worker.py does not log it, so a monitoring connection samples
 `pg_locks` (advisory locks, by key) joined with `pg_stat_activity.xact_start` every few
 milliseconds; a hold runs from its transaction's start (or, when the worker was seen waiting,
 from the first sample that saw it granted) to the last sample that saw it held. Holds shorter
@@ -58,13 +58,13 @@ FINISHED = ("COMPLETE", "PRUNED")
 
 
 def spec_for(trials: int):
-    from search.spec import StudySpec
+    from search.core.spec import StudySpec
 
     return StudySpec(space=SPACE, trials=trials, epochs=EPOCHS, pruner="none", sampler="tpe", trainer=TRAINER, weights="none")
 
 
 def budget_key(name: str) -> int:
-    """The advisory lock key search.storage.Storage.lock uses for the study's budget."""
+    """The advisory lock key search.core.storage.Storage.lock uses for the study's budget."""
     return zlib.crc32(f"hpsearch:budget:{name}".encode())
 
 
@@ -78,8 +78,8 @@ def raw_worker(url: str, name: str, budget: int, epochs: int = EPOCHS) -> int:
     from optuna.study import MaxTrialsCallback
     from optuna.trial import TrialState
 
-    from search.spec import HALTED_ATTR, make_pruner, make_sampler
-    from search.storage import open_storage
+    from search.core.spec import HALTED_ATTR, make_pruner, make_sampler
+    from search.core.storage import open_storage
     from spaces import get_space
     from tests.doubles_faults import paced
 
@@ -139,8 +139,8 @@ def connect(cluster, db: str):
 
 def build_template(pg, prefill: int, trials: list[dict], method: str) -> tuple[str, float]:
     """A database holding the launched study and `prefill` finished trials; seconds the insert took."""
-    from search.storage import open_storage
-    from search.studies import launch
+    from search.core.storage import open_storage
+    from search.service.studies import launch
     from benchmarks import scale_prefill
 
     db = f"prefill{prefill}"
@@ -159,8 +159,8 @@ def build_template(pg, prefill: int, trials: list[dict], method: str) -> tuple[s
 
 def choose_method(pg, trials: list[dict]) -> dict[str, Any]:
     """Insert the same sample both ways into scratch databases; the faster per trial fills the templates."""
-    from search.storage import open_storage
-    from search.studies import launch
+    from search.core.storage import open_storage
+    from search.service.studies import launch
     from benchmarks import scale_prefill
 
     sample = trials[:ADD_TRIALS_SAMPLE]
@@ -188,8 +188,8 @@ def copy_of(pg, template: str, label: str) -> str:
 
 
 def set_study(url: str, *, budget: int, halted: bool) -> None:
-    from search.spec import HALTED_ATTR, SPEC_ATTR
-    from search.storage import open_storage
+    from search.core.spec import HALTED_ATTR, SPEC_ATTR
+    from search.core.storage import open_storage
 
     storage = open_storage(url)
     study_id = storage.optuna.get_study_id_from_name(NAME)

@@ -1,6 +1,6 @@
 """Finished trials shaped like real ones, and two ways to put them in a PostgreSQL study.
 
-A prefilled trial carries what a real hpsearch trial of the `small` space leaves (search/recording.py):
+A prefilled trial carries what a real hpsearch trial of the `small` space leaves (search/service/recording.py):
 the space's params with their distributions (sampled by the space itself through an Optuna trial),
 COMPLETE with a dev_accuracy value, one intermediate value per epoch, and user attrs: the config,
 the final metrics, `curves` (one value per epoch for each of recording.CURVE_KEYS), the
@@ -46,8 +46,8 @@ def templates(spec, count: int, seed: int) -> list[dict[str, Any]]:
 
 def shaped_trial(number: int, template: dict[str, Any], rng: random.Random, spec, start: dt.datetime) -> dict[str, Any]:
     """One finished trial as plain data: params, value, intermediate values, user attrs, note."""
-    from search import advice
-    from search.diagnostics import measured, trial_attrs
+    from search.analysis import advice
+    from search.analysis.diagnostics import measured, trial_attrs
 
     quality = rng.random()
     curve = []

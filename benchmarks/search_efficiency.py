@@ -3,7 +3,7 @@
 Contenders, each on the hard digits variant (benchmarks.digits_hard) with at most MAX_EPOCHS
 epochs per configuration and the same total budget of epochs:
 - hpsearch: a real Optuna study with hpsearch's own sampler and pruner factories
-  (search.spec.make_sampler / make_pruner), the real `small` space, the real trainers.train.train
+  (search.core.spec.make_sampler / make_pruner), the real `small` space, the real trainers.train.train
   with its per-epoch inference-mode evaluation, reporting each epoch's dev accuracy through
   trial.report / should_prune exactly as the worker's supervisor does. Trials run in-process
   (not one process per trial): the process-per-trial cost is measured in benchmark 3, and
@@ -91,7 +91,7 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, warmup
     import optuna
     from optuna.trial import TrialState
 
-    from search.spec import StudySpec, make_pruner, make_sampler
+    from search.core.spec import StudySpec, make_pruner, make_sampler
     from spaces import get_space
     from trainers.train import COMPLETED, EARLY_STOPPING, train
 
@@ -104,7 +104,7 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, warmup
     space = get_space(spec.space)
     tracker = Tracker(budget)
 
-    class StudyReporter:  # what search.trial_runner.supervise does with each epoch, minus the pipe
+    class StudyReporter:  # what search.service.trial_runner.supervise does with each epoch, minus the pipe
         def __init__(self, trial):
             self.trial, self.pruned, self.cut, self.epoch = trial, False, False, 0
 

@@ -24,9 +24,9 @@ def run(quick: bool = False, log=print, timeout_seconds: float = 240.0) -> dict[
     from optuna.trial import TrialState
 
     from benchmarks.common import REPO, child_env
-    from search.spec import StudySpec
-    from search.storage import open_storage
-    from search.studies import launch
+    from search.core.spec import StudySpec
+    from search.core.storage import open_storage
+    from search.service.studies import launch
 
     trials = 4 if quick else TRIALS
     has_tf = importlib.util.find_spec("tensorflow") is not None

@@ -62,7 +62,7 @@ def study_trials(url: str, name: str):
     """A function returning the study's trials now (one storage, opened once)."""
     import optuna
 
-    from search.storage import open_storage
+    from search.core.storage import open_storage
 
     study = optuna.load_study(study_name=name, storage=open_storage(url).optuna)
     return lambda: study.get_trials(deepcopy=False)

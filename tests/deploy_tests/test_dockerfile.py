@@ -170,7 +170,7 @@ def test_dockerignore_keeps_secrets_and_bulk_out():
                  "tests/conftest.py", "search/__pycache__/cli.cpython-311.pyc", "hpsearch-logs/w1.log",
                  "demo-studies.journal", "docker-compose.yml"):
         assert dockerignore_excludes(patterns, path), f"{path} would go into the build context"
-    for path in ("pyproject.toml", "README.md", "search/cli.py", "trainers/data.py", "spaces/default.py",
+    for path in ("pyproject.toml", "README.md", "search/cli/commands.py", "trainers/data.py", "spaces/default.py",
                  "deploy/docker/fetch_weights.py"):
         assert not dockerignore_excludes(patterns, path), f"{path} is needed in the build context"
 

@@ -8,7 +8,7 @@ import os
 import optuna
 import pytest
 
-from search.storage import open_storage
+from search.core.storage import open_storage
 from tests.conftest import run_cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

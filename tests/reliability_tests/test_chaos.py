@@ -22,9 +22,10 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from search import figures, report
-from search.spec import read_spec
-from search.storage import open_storage
+from search.analysis import figures
+from search.analysis import report
+from search.core.spec import read_spec
+from search.core.storage import open_storage
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import finished, trials_of, wait_for
 from tests.search_tests.test_dashboard import study_detail

@@ -9,7 +9,7 @@ import urllib.request
 import optuna
 import pytest
 
-from search.storage import open_storage
+from search.core.storage import open_storage
 from tests.conftest import run_cli, serve_dashboard, start_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]

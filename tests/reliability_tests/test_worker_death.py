@@ -10,7 +10,7 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from search.storage import open_storage
+from search.core.storage import open_storage
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import finished, trials_of, wait_for
 

@@ -7,7 +7,7 @@ import time
 import optuna
 from optuna.trial import TrialState
 
-from search.storage import open_storage
+from search.core.storage import open_storage
 
 
 def trials_of(url: str, name: str):

@@ -1,6 +1,6 @@
 """Retries against an unreachable database wait 1 s, doubling, never more than 30 s (README, Reliability)."""
 
-from search.storage import Backoff
+from search.core.storage import Backoff
 
 
 def test_waits_double_up_to_thirty_seconds_and_start_over_after_a_success():

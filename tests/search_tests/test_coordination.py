@@ -13,11 +13,11 @@ from optuna.trial import TrialState, create_trial
 from optuna_dashboard._note import note_ver_key, split_body
 from sqlalchemy import event
 
-from search import studies
-from search.refresher import REFRESHED_ATTR, FigureRefresher
-from search.spec import StudySpec
-from search.storage import open_storage
-from search.worker import Worker
+from search.service import studies
+from search.service.refresher import REFRESHED_ATTR, FigureRefresher
+from search.core.spec import StudySpec
+from search.core.storage import open_storage
+from search.service.worker import Worker
 
 HISTORY = 200
 NEW = 3

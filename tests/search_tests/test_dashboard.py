@@ -16,9 +16,11 @@ import pytest
 from tests.conftest import REPO, run_cli, serve_dashboard
 from optuna.trial import TrialState
 
-from search import figures, report, studies
-from search.spec import StudySpec, read_spec
-from search.storage import open_storage
+from search.analysis import figures
+from search.analysis import report
+from search.service import studies
+from search.core.spec import StudySpec, read_spec
+from search.core.storage import open_storage
 
 ARTIFACTS = os.path.join(REPO, "test-artifacts")
 DIGITS_TITLES = [figures.TITLES[k] for k in ("hpsearch-decomposition", "hpsearch-bias-variance", "hpsearch-learning-curves",

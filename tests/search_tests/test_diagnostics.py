@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from search import advice
-from search.diagnostics import DEFAULT_TOLERANCE, decompose, diagnose_trial, measured
-from search.report import TrialView, _most_common, suggest_narrowing
-from search.spec import SpecError, StudySpec
+from search.analysis import advice
+from search.analysis.diagnostics import DEFAULT_TOLERANCE, decompose, diagnose_trial, measured
+from search.analysis.report import TrialView, _most_common, suggest_narrowing
+from search.core.spec import SpecError, StudySpec
 from trainers.config import TrainConfig
 
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from search import studies
-from search.storage import open_storage
+from search.service import studies
+from search.core.storage import open_storage
 from tests.conftest import run_cli
 
 

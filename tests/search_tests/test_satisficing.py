@@ -10,9 +10,10 @@ import pytest
 from tests.conftest import run_cli
 from optuna.trial import TrialState
 
-from search import studies
-from search.spec import StudySpec
-from search.storage import open_storage
+from search.core.ranking import ranked_trials
+from search.service import studies
+from search.core.spec import StudySpec
+from search.core.storage import open_storage
 
 COMMON = ("--space", "small", "--epochs", "2", "--pruner", "none", "--weights", "none", "--human-error", "0.01",
           "--trainer", "tests.doubles:sized")
@@ -56,7 +57,7 @@ def test_latency_limit_never_exports_the_most_accurate_infeasible_trial(journal_
     assert study.best_trial.number == fast.number
 
     # Never exported, never ranked, never summarised as best.
-    assert [t.number for t in studies.ranked_trials(study, StudySpec())] == [fast.number, trials[16].number]
+    assert [t.number for t in ranked_trials(study, StudySpec())] == [fast.number, trials[16].number]
     assert studies.summarize(study).best_trial == fast.number
     doc = json.loads(run_cli("export", "lat", "--format", "json", "--top", "5", storage=journal_url, check=True).stdout)
     assert doc["trial"] == fast.number and doc["metrics"]["latency_ms"] <= 10
@@ -103,6 +104,6 @@ def test_ranked_trials_filters_infeasible_even_when_best():
     for value, excess in ((0.99, 5.0), (0.90, -1.0), (0.95, None), (0.80, -3.0)):
         attrs = {"constraints": {"latency_ms": excess}} if excess != -3.0 else {}
         study.add_trial(optuna.trial.create_trial(value=value, user_attrs=attrs))
-    ranked = studies.ranked_trials(study, StudySpec(max_latency_ms=10.0))
+    ranked = ranked_trials(study, StudySpec(max_latency_ms=10.0))
     # 0.99 breaks the limit; 0.95 was never measured (None): both out. No constraints at all: feasible.
     assert [t.value for t in ranked] == [0.90, 0.80]

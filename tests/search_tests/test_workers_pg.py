@@ -11,7 +11,7 @@ import sys
 import pytest
 from optuna.trial import TrialState
 
-from search.storage import normalize_url, open_storage
+from search.core.storage import normalize_url, open_storage
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import finished, running_trial, states, trials_of, wait_for
 

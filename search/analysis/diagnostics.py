@@ -16,7 +16,7 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Sequence
 
-from search.spec import check_error_rate
+from search.core.spec import check_error_rate
 
 PROBLEMS = ("bias", "variance", "data mismatch", "dev overfitting")
 DEFAULT_TOLERANCE = 0.01  # gaps under one point are noise on typical dev sets

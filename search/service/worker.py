@@ -11,9 +11,9 @@ the spec all live in the storage. A worker
   4. on SIGTERM/SIGINT, stops the trial process, fails the trial, queues it again and exits 0.
 
 Nothing between one trial's end and the next one's start reads the study's whole history: the
-storage is cached across trials (search.storage), the budget is one count query, the budget lock
+storage is cached across trials (search.core.storage), the budget is one count query, the budget lock
 covers only the creation of the trial's row, and the dashboard figures are rewritten by a
-background thread (search.refresher).
+background thread (search.service.refresher).
 """
 
 from __future__ import annotations
@@ -25,17 +25,17 @@ import signal
 import threading
 import time
 from dataclasses import dataclass
-from typing import Iterable
 
 import optuna
 import psutil
 from optuna.trial import TrialState
 
-from search import recording
-from search.refresher import DEFAULT_INTERVAL, FigureRefresher
-from search.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
-from search.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
-from search.trial_runner import FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
+from search.service import recording
+from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
+from search.core.counts import counts_from_states
+from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
+from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
+from search.service.trial_runner import FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
 
@@ -55,45 +55,6 @@ class Claim:
     trial_id: int
     number: int
     lock: dict[str, float]  # milliseconds waited for the budget lock, and held
-
-
-@dataclass
-class Counts:
-    complete: int = 0
-    pruned: int = 0
-    failed: int = 0
-    running: int = 0
-    waiting: int = 0
-
-    @property
-    def finished(self) -> int:
-        return self.complete + self.pruned
-
-    @property
-    def counted(self) -> int:
-        return self.complete + self.pruned + self.running + self.waiting
-
-
-def counts_from_states(states: dict[str, int]) -> Counts:
-    """Counts from `Storage.count_states` (state name -> number of trials)."""
-    return Counts(complete=states.get("COMPLETE", 0), pruned=states.get("PRUNED", 0), failed=states.get("FAIL", 0),
-                  running=states.get("RUNNING", 0), waiting=states.get("WAITING", 0))
-
-
-def count_trials(trials: Iterable[optuna.trial.FrozenTrial]) -> Counts:
-    c = Counts()
-    for t in trials:
-        if t.state == TrialState.COMPLETE:
-            c.complete += 1
-        elif t.state == TrialState.PRUNED:
-            c.pruned += 1
-        elif t.state == TrialState.FAIL:
-            c.failed += 1
-        elif t.state == TrialState.RUNNING:
-            c.running += 1
-        elif t.state == TrialState.WAITING:
-            c.waiting += 1
-    return c
 
 
 def stale_callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from search.storage import Storage
+from search.core.storage import Storage
 
 log = logging.getLogger("hpsearch.dashboard")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")

@@ -10,10 +10,10 @@ EXIT_USAGE = 2
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
-    from search.output import OutputError
-    from search.spec import SpecError
-    from search.storage import StorageError
-    from search.studies import StudyError
+    from search.cli.output import OutputError
+    from search.core.spec import SpecError
+    from search.core.storage import StorageError
+    from search.service.studies import StudyError
     from spaces import SpaceError
     from trainers.config import ConfigError
 
@@ -21,7 +21,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
 
 
 def run_cli(group: click.Group) -> int:
-    from search.storage import describe_error, is_connection_error, mask_secrets
+    from search.core.storage import describe_error, is_connection_error, mask_secrets
 
     verbose = "-v" in sys.argv[1:] or "--verbose" in sys.argv[1:]
     try:

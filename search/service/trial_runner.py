@@ -20,9 +20,9 @@ from typing import Any, Callable, TypeVar
 
 import optuna
 
-from search.spec import StudySpec
-from search.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
-from search.trial_process import GO, STOP, child_main, standby_main
+from search.core.spec import StudySpec
+from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
+from search.service.trial_process import GO, STOP, child_main, standby_main
 from trainers.result import NAN_LOSS, STOPPED
 
 T = TypeVar("T")
@@ -253,7 +253,7 @@ def _context():
     TensorFlow, no database connections), so a trial starts in milliseconds, not a fresh interpreter."""
     if not _CONTEXT:
         ctx = multiprocessing.get_context("forkserver")
-        ctx.set_forkserver_preload(["search.trial_process", "trainers.config", "yaml"])
+        ctx.set_forkserver_preload(["search.service.trial_process", "trainers.config", "yaml"])
         _CONTEXT.append(ctx)
     return _CONTEXT[0]
 

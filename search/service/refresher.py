@@ -17,7 +17,7 @@ from typing import Callable
 
 import optuna
 
-from search.spec import StudySpec
+from search.core.spec import StudySpec
 
 log = logging.getLogger("hpsearch.figures")
 
@@ -71,7 +71,7 @@ class FigureRefresher:
 
     def _refresh(self, name: str, spec: StudySpec, *, wait: bool) -> bool:
         """True when the figures are up to date (rewritten now, or fresh enough); never raises."""
-        from search import figures
+        from search.analysis import figures
 
         try:
             study = self.load(name, spec)

@@ -6,7 +6,7 @@ from typing import Mapping
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from search.output import console, print_metrics
+from search.cli.output import console, print_metrics
 from trainers.config import TrainConfig
 from trainers.result import NAN_LOSS
 

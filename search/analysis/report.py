@@ -16,9 +16,10 @@ from typing import Any, Mapping, Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search import advice
-from search.diagnostics import PROBLEMS, Decomposition, decompose, measured
-from search.spec import StudySpec, read_spec
+from search.analysis import advice
+from search.analysis.diagnostics import PROBLEMS, Decomposition, decompose, measured
+from search.core.ranking import is_feasible, ranked_trials
+from search.core.spec import StudySpec, read_spec
 
 TOP = 5  # "the best trials": enough to see a pattern, few enough to be the ones that matter
 NOTE_MARKER = "<!-- hpsearch rewrites everything above this line after each trial; your own notes below it are kept -->"
@@ -50,7 +51,6 @@ def trial_view(trial: FrozenTrial, human_error: float) -> TrialView | None:
     d = measured(attrs.get("human_error", human_error), attrs)
     if d is None:
         return None
-    from search.studies import is_feasible
 
     return TrialView(
         number=trial.number,
@@ -99,7 +99,6 @@ class StudyAnalysis:
 
 def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TOP) -> StudyAnalysis:
     """The error analysis of a whole study (any state: it is refreshed as trials finish)."""
-    from search.studies import ranked_trials
 
     spec = spec or read_spec(study) or StudySpec()
     views = [v for v in (trial_view(t, spec.human_error) for t in study.get_trials(deepcopy=False)) if v is not None]
@@ -354,32 +353,6 @@ def decomposition_cells(v: TrialView, objectives: Sequence[str]) -> list[str]:
     ]
 
 
-# ---- in a terminal (`hpsearch report`, `hpsearch diagnose`) -------------------------------------
-def print_report(a: StudyAnalysis) -> None:
-    from rich.table import Table
-
-    from search.output import console
-
-    if a.best:
-        table = Table(title=f"error decomposition of the best trials of {a.study} (human-level {advice.pct(a.human_error)}; gaps in points)")
-        for col in ("trial", *a.objectives, "train", "train-dev", "dev", "test", "avoid. bias", "variance", "mismatch", "dev overfit", "problem"):
-            table.add_column(col, justify="left" if col == "problem" else "right")
-        for v in a.best:
-            table.add_row(*decomposition_cells(v, a.objectives))
-        console.print(table)
-    console.print("[bold]Summary[/bold]")
-    for line in a.summary:
-        console.print(f"  {line}", highlight=False, markup=False)
-    console.print("[bold]Where to look next[/bold]")
-    for step in a.next_steps:
-        console.print(f"  - {step}", highlight=False, markup=False)
-    if a.narrowing:
-        import yaml
-
-        console.print("[bold]next.yaml[/bold] (hpsearch launch NAME --narrow next.yaml)")
-        console.print(yaml.safe_dump(a.narrowing, sort_keys=False).rstrip(), highlight=False, markup=False)
-
-
 def diagnose_numbers(
     human_error: float,
     train_error: float,
@@ -390,21 +363,3 @@ def diagnose_numbers(
     """`hpsearch diagnose`: the same decomposition and rules as the dashboard, on numbers a user brings."""
     d = decompose(human_error, train_error, dev_error, train_dev_error, test_error)
     return {**d.to_dict(), "verdict": advice.verdict(d), "next_steps": advice.next_steps(d)}
-
-
-def print_diagnosis(result: Mapping[str, Any]) -> None:
-    from rich.table import Table
-
-    from search.output import console
-
-    d = Decomposition(**{k: result[k] for k in Decomposition.__dataclass_fields__})
-    table = Table(title="error decomposition (gaps in percentage points)")
-    for col in ("split", "error", "gap", "points"):
-        table.add_column(col, justify="right" if col in ("error", "points") else "left")
-    for row in advice.decomposition_rows(d):
-        table.add_row(*row)
-    console.print(table)
-    console.print(result["verdict"], highlight=False, markup=False)
-    console.print("[bold]Next steps[/bold]")
-    for step in result["next_steps"]:
-        console.print(f"  - {step}", highlight=False, markup=False)

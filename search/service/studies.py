@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -11,9 +10,10 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, check_pretrained_weights, read_spec
-from search.storage import Storage
-from search.worker import Counts, count_trials
+from search.core.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, check_pretrained_weights, read_spec
+from search.core.storage import Storage
+from search.core.counts import Counts, count_trials
+from search.core.ranking import ranked_trials
 
 
 class StudyError(ValueError):
@@ -52,29 +52,6 @@ def load(storage: Storage, name: str) -> optuna.Study:
         known = f"; studies here: {', '.join(sorted(names))}" if names else "; this storage has no studies"
         raise StudyError(f"no study named {name!r}{suggestion}{known}")
     return optuna.load_study(study_name=name, storage=storage.optuna)
-
-
-def is_feasible(trial: FrozenTrial) -> bool:
-    constraints = trial.user_attrs.get("constraints")
-    if not constraints:
-        return True
-    return all(v is not None and v <= 0 for v in constraints.values())
-
-
-def ranked_trials(study: optuna.Study, spec: StudySpec | None) -> list[FrozenTrial]:
-    """Complete, feasible trials, best first.
-
-    One objective: by its value. Several (a Pareto front): the front's trials first, each ranked
-    by the first objective; that is the stated export rule for multi-objective studies.
-    """
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
-    trials = [t for t in trials if t.values and all(v is not None and math.isfinite(v) for v in t.values)]
-    directions = study.directions
-    sign = 1.0 if directions[0] == optuna.study.StudyDirection.MINIMIZE else -1.0
-    if len(directions) == 1:
-        return sorted(trials, key=lambda t: (sign * t.values[0], t.number))
-    front = {t.number for t in study.best_trials if is_feasible(t)}
-    return sorted(trials, key=lambda t: (t.number not in front, sign * t.values[0], t.number))
 
 
 @dataclass
@@ -178,7 +155,7 @@ def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:
 
 
 def _trial_entry(study: optuna.Study, spec: StudySpec | None, trial: FrozenTrial) -> dict[str, Any]:
-    from search.recording import FINAL_KEYS
+    from search.service.recording import FINAL_KEYS
 
     names = spec.objectives if spec else [f"value{i}" for i in range(len(trial.values))]
     return {

@@ -15,10 +15,10 @@ from typing import Any, Callable, ContextManager
 
 import optuna
 
-from search import report
-from search.advice import LIMIT_NAMES
-from search.report import StudyAnalysis
-from search.spec import StudySpec
+from search.analysis import report
+from search.analysis.advice import LIMIT_NAMES
+from search.analysis.report import StudyAnalysis
+from search.core.spec import StudySpec
 
 log = logging.getLogger("hpsearch.figures")
 

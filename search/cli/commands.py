@@ -17,8 +17,8 @@ import click
 # Before anything imports TensorFlow: keep its C++ INFO lines out of people's terminals.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from search import output
-from search.storage import ENV_URL, SecretFilter
+from search.cli import output
+from search.core.storage import ENV_URL, SecretFilter
 
 log = logging.getLogger("hpsearch")
 
@@ -56,7 +56,7 @@ def cli(ctx: click.Context, storage: str | None, verbose: bool) -> None:
 
 
 def _storage(ctx: click.Context):
-    from search.storage import open_storage
+    from search.core.storage import open_storage
 
     return open_storage(ctx.obj["storage"])
 
@@ -93,8 +93,8 @@ def _storage(ctx: click.Context):
 @click.pass_context
 def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **options):
     """Create study NAME with its whole spec; workers anywhere pick it up."""
-    from search.spec import StudySpec
-    from search.studies import launch as launch_study
+    from search.core.spec import StudySpec
+    from search.service.studies import launch as launch_study
     from spaces import load_narrowing
 
     narrowing = load_narrowing(narrow_file) if narrow_file else {}
@@ -106,7 +106,7 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **optio
                f"{spec.trials} trials of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
     if workers:
-        from search.local import run_local_workers
+        from search.cli.local import run_local_workers
 
         summary = run_local_workers(storage, name, workers, log_dir=log_dir)
         output.print_study_table([summary])
@@ -124,7 +124,7 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **optio
 @click.pass_context
 def worker(ctx, studies, idle_exit, heartbeat):
     """Run trials of studies with budget left, until stopped (SIGTERM/SIGINT)."""
-    from search.worker import main
+    from search.service.worker import main
 
     raise SystemExit(main(ctx.obj["storage"], list(studies) or None, idle_exit, heartbeat))
 
@@ -136,7 +136,7 @@ def worker(ctx, studies, idle_exit, heartbeat):
 @click.pass_context
 def status(ctx, name, fmt):
     """A table of studies, or of one study's trials."""
-    from search import studies
+    from search.service import studies
 
     storage = _storage(ctx)
     if name:
@@ -169,7 +169,7 @@ def export(ctx, name, out, fmt, top):
     """Write the best trial's configuration, metrics and provenance (for `hpsearch train`)."""
     import yaml
 
-    from search import studies
+    from search.service import studies
 
     doc = studies.export_document(studies.load(_storage(ctx), name), top=top)
     text = json.dumps(doc, indent=2) if fmt == "json" else yaml.safe_dump(doc, sort_keys=False)
@@ -198,7 +198,7 @@ def train(config_file, epochs, dataset, save):
         config = config.replace(data={"dataset": dataset})
     if save:
         output.check_writable(save)
-    from search.standalone import train_with_progress
+    from search.cli.standalone import train_with_progress
 
     train_with_progress(config, save)
 
@@ -290,7 +290,7 @@ def spaces(sample_space, seed, narrow_file, dataset):
 @click.pass_context
 def dashboard(ctx, host, port):
     """Serve optuna-dashboard on the same storage (local only unless told otherwise)."""
-    from search.dashboard import serve
+    from search.cli.dashboard import serve
 
     serve(_storage(ctx), host, port)
 
@@ -303,14 +303,15 @@ def dashboard(ctx, host, port):
 @click.pass_context
 def report(ctx, name, top, fmt):
     """The dashboard's error analysis in the terminal: best trials, study summary, where to look next."""
-    from search import report as analysis
-    from search import studies
+    from search.analysis import report as analysis
+    from search.cli.printing import print_report
+    from search.service import studies
 
     result = analysis.analyse(studies.load(_storage(ctx), name), top=top)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:
-        analysis.print_report(result)
+        print_report(result)
 
 
 @cli.command()
@@ -322,7 +323,8 @@ def report(ctx, name, top, fmt):
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 def diagnose(human_error, train_error, train_dev_error, dev_error, test_error, fmt):
     """Analyse any error rates you bring: avoidable bias, variance, data mismatch, dev overfitting."""
-    from search.report import diagnose_numbers, print_diagnosis
+    from search.analysis.report import diagnose_numbers
+    from search.cli.printing import print_diagnosis
 
     result = diagnose_numbers(human_error, train_error, dev_error, train_dev_error, test_error)
     if fmt == "json":
@@ -333,7 +335,7 @@ def diagnose(human_error, train_error, train_dev_error, dev_error, test_error, f
 
 def main() -> None:
     """Console entry point: run the CLI; expected errors become one line and exit code 2."""
-    from search.errors import run_cli
+    from search.cli.errors import run_cli
 
     sys.exit(run_cli(cli))
 

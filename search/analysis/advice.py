@@ -1,6 +1,6 @@
 """What to try next, in this project's terms: pure functions from a decomposition (and a config) to text.
 
-The rules follow the error analysis in search/diagnostics.py: avoidable bias calls for a bigger
+The rules follow the error analysis in search/analysis/diagnostics.py: avoidable bias calls for a bigger
 network, longer training, a better optimizer or learning rate, less regularisation; variance
 for more data, more regularisation (dropout, augmentation, weight decay), fine-tuning fewer
 backbone layers; data mismatch for error analysis and training data closer to the target;
@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Any, Mapping, Sequence
 
-from search.diagnostics import DEFAULT_TOLERANCE, Decomposition
+from search.analysis.diagnostics import DEFAULT_TOLERANCE, Decomposition
 
 # The small CNN's largest network in the built-in spaces (spaces/default.py).
 MAX_DEPTH, MAX_WIDTH = 4, 128

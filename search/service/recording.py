@@ -16,11 +16,11 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
-from search import advice
-from search.diagnostics import measured, trial_attrs
-from search.spec import StudySpec
-from search.storage import is_connection_error
-from search.trial_runner import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
+from search.analysis import advice
+from search.analysis.diagnostics import measured, trial_attrs
+from search.core.spec import StudySpec
+from search.core.storage import is_connection_error
+from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
 
 CURVE_KEYS = ("train_error", "train_dev_error", "dev_error", "loss", "accuracy")
 FINAL_KEYS = (

@@ -1,0 +1,52 @@
+"""The analysis in a terminal: `hpsearch report` and `hpsearch diagnose` print these."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from search.analysis import advice
+from search.analysis.diagnostics import Decomposition
+from search.analysis.report import StudyAnalysis, decomposition_cells
+
+
+def print_report(a: StudyAnalysis) -> None:
+    from rich.table import Table
+
+    from search.cli.output import console
+
+    if a.best:
+        table = Table(title=f"error decomposition of the best trials of {a.study} (human-level {advice.pct(a.human_error)}; gaps in points)")
+        for col in ("trial", *a.objectives, "train", "train-dev", "dev", "test", "avoid. bias", "variance", "mismatch", "dev overfit", "problem"):
+            table.add_column(col, justify="left" if col == "problem" else "right")
+        for v in a.best:
+            table.add_row(*decomposition_cells(v, a.objectives))
+        console.print(table)
+    console.print("[bold]Summary[/bold]")
+    for line in a.summary:
+        console.print(f"  {line}", highlight=False, markup=False)
+    console.print("[bold]Where to look next[/bold]")
+    for step in a.next_steps:
+        console.print(f"  - {step}", highlight=False, markup=False)
+    if a.narrowing:
+        import yaml
+
+        console.print("[bold]next.yaml[/bold] (hpsearch launch NAME --narrow next.yaml)")
+        console.print(yaml.safe_dump(a.narrowing, sort_keys=False).rstrip(), highlight=False, markup=False)
+
+
+def print_diagnosis(result: Mapping[str, Any]) -> None:
+    from rich.table import Table
+
+    from search.cli.output import console
+
+    d = Decomposition(**{k: result[k] for k in Decomposition.__dataclass_fields__})
+    table = Table(title="error decomposition (gaps in percentage points)")
+    for col in ("split", "error", "gap", "points"):
+        table.add_column(col, justify="right" if col in ("error", "points") else "left")
+    for row in advice.decomposition_rows(d):
+        table.add_row(*row)
+    console.print(table)
+    console.print(result["verdict"], highlight=False, markup=False)
+    console.print("[bold]Next steps[/bold]")
+    for step in result["next_steps"]:
+        console.print(f"  - {step}", highlight=False, markup=False)
