@@ -13,7 +13,8 @@ fashion_mnist at its own 28 px, each contender runs as real trial processes, one
   a worker's next trial is).
 
 Targets (issue 10): peak memory <= 2.5 GB and flat across the sizes; a later trial reaches its
-first step within 3 s; input wait < 5% of step time. Today's loader is not run at 24k (it would
+first step within 3 s; a later trial in a standby process starts training within 1 s (its start-up:
+the first step less that step's own compute); input wait < 5% of step time. Today's loader is not run at 24k (it would
 need about 38 GB in one process; this machine has less). `--quick`: the 1k folder and fashion_mnist.
 """
 
@@ -135,7 +136,7 @@ def measure(dataset: str, image_size: int | None, legacy: bool, steps: int) -> d
         if name in row:
             r = row[name]
             log(f"    {name:10s} peak {r['peak_rss_mb']:8.0f} MB  first step {r['seconds_to_first_step']:6.1f} s  "
-                f"input wait {100 * r['input_wait_share']:5.1f}%  step {r['step_seconds']:.3f} s")
+                f"start-up {r['startup_seconds']:5.2f} s  input wait {100 * r['input_wait_share']:5.1f}%  step {r['step_seconds']:.3f} s")
     return row
 
 
@@ -174,7 +175,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     path = write_result("data", args.quick, {"image_size": IMAGE_SIZE, "rows": rows,
                                              "targets": {"peak_rss_mb": 2560, "later_first_step_s": 3.0,
-                                                         "input_wait_share": 0.05}}, started=started)
+                                                         "input_wait_share": 0.05,
+                                                         "standby_startup_s": 1.0}}, started=started)
     log(f"wrote {path}")
     return 0
 

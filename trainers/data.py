@@ -26,7 +26,7 @@ from trainers.images import IMAGE_SUFFIXES, class_folders, index_folder
 from trainers.splits import SPLITS, Split, Splits, min_per_class, stratified_split
 
 __all__ = ["IMAGE_SUFFIXES", "KERAS_DATASETS", "SPLITS", "Split", "Splits", "check_dataset_name", "check_folder",
-           "dataset_names", "load_splits", "pipeline"]
+           "dataset_names", "load_splits", "pipeline", "preload"]
 
 log = logging.getLogger(__name__)
 
@@ -103,8 +103,29 @@ def check_folder(path: str, sample: int = 8, fractions: list[float] | None = Non
             )
 
 
+# Splits loaded ahead of their trial by `preload`, for this process's next load of the same config.
+_PRELOADED: dict[DataConfig, Splits] = {}
+
+
+def preload(config: DataConfig) -> Splits:
+    """Load `config`'s splits now and keep them for this process's next `load_splits(config)`.
+
+    A worker's standby trial process calls it with the data of the trial running beside it, which
+    the next trial almost always shares (the data are a study's, not a sampled parameter), so that
+    trial starts with its data loaded. Only one set is kept, and it is handed out once.
+    """
+    splits = load_splits(config)
+    _PRELOADED.clear()
+    _PRELOADED[config] = splits
+    return splits
+
+
 def load_splits(config: DataConfig) -> Splits:
     """Load `config.dataset` and split it four ways, disjoint and seeded."""
+    kept = _PRELOADED.pop(config, None)
+    _PRELOADED.clear()
+    if kept is not None:
+        return kept
     check_dataset_name(config.dataset)
     name = config.dataset
     if config.target_dir and not name.startswith("dir:"):

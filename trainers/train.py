@@ -21,7 +21,7 @@ import numpy as np
 
 from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
-from trainers.data import Splits, load_splits, pipeline
+from trainers.data import Split, Splits, load_splits, pipeline, preload
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
 from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 
@@ -67,7 +67,7 @@ def train(
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     try:
         built = build_model(config, data.image_shape, data.num_classes)
-        loop = _Loop(config, data, built, reporter, jit=_switch(config.training.xla))
+        loop = _Loop(config, data, built, reporter, jit=_switch(config.training.xla), started=started)
         loop.run()
         metrics = dict(loop.history[-1]) if loop.history else {}
         for key in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
@@ -97,8 +97,11 @@ def train(
 class _Loop:
     """The phases of one run (head only, then fine-tuning) and the per-epoch measurements."""
 
-    def __init__(self, config: TrainConfig, data: Splits, built: BuiltModel, reporter: Reporter, jit: bool):
+    def __init__(self, config: TrainConfig, data: Splits, built: BuiltModel, reporter: Reporter, jit: bool,
+                 started: float | None = None):
         self.config, self.data, self.built, self.reporter, self.jit = config, data, built, reporter, jit
+        self.started = time.perf_counter() if started is None else started
+        self.first_step_at: float | None = None  # set by _FirstStep when the first training step has run
         t = config.training
         n = data.num_classes
         mixing = label_mixing_layer(config.augment, t.seed)
@@ -140,12 +143,13 @@ class _Loop:
                 metrics=["accuracy"],
                 jit_compile=self.jit,
             )
+            _build_state(self.built.model, self.train_ds)
             self.built.model.fit(
                 self.train_ds,
                 epochs=done + epochs,
                 initial_epoch=done,
                 verbose=0,
-                callbacks=[_EpochEnd(self)],
+                callbacks=[_EpochEnd(self), _FirstStep(self)],
             )
             done += epochs
             if self.stop_reason != COMPLETED or len(self.history) < done:
@@ -183,6 +187,10 @@ class _Loop:
             "learning_rate": float(keras.ops.convert_to_numpy(self.built.model.optimizer.learning_rate)),
             "epoch_seconds": seconds,
         }
+        if epoch == 1 and self.first_step_at is not None:
+            # From train() being called to the end of the first training step: the start-up a
+            # trial pays (loading, building, tracing) plus that one step's own compute.
+            metrics["first_step_seconds"] = self.first_step_at - self.started
         # Keras clips probabilities inside the cross-entropy, so diverged (NaN) weights can still
         # show a finite loss: check the weights too.
         if not math.isfinite(loss) or not _weights_finite(self.built.model):
@@ -229,6 +237,65 @@ class _EpochEnd(keras.callbacks.Callback):
         seconds = time.perf_counter() - self._t0
         if self.loop.end_epoch(epoch + 1, logs or {}, seconds):
             self.model.stop_training = True
+
+
+def _build_state(model: keras.Model, ds) -> None:
+    """Create the optimizer's and the metrics' variables before the first step.
+
+    Without a distribution strategy, Keras's TensorFlow trainer creates them while tracing the
+    first step, and TensorFlow then traces the step a second time (a function that created
+    variables is traced again without): about a second of start-up on a CPU. Keras's own
+    symbolic build does it without a step; where a Keras version lacks it, the old path stands.
+    """
+    build = getattr(model, "_symbolic_build", None)
+    if build is None:
+        return
+    build(data_batch=ds.element_spec)
+
+
+class _FirstStep(keras.callbacks.Callback):
+    """Notes when the first training step has finished.
+
+    `async_safe`: Keras then runs this hook on its callback thread once the step's results are
+    ready, instead of making every step wait for its hooks.
+    """
+
+    async_safe = True
+
+    def __init__(self, loop: _Loop):
+        super().__init__()
+        self.loop = loop
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.loop.first_step_at is None:
+            self.loop.first_step_at = time.perf_counter()
+
+
+def warm_up(config: TrainConfig) -> None:
+    """What a worker's standby trial process does before its trial is known, guessing it resembles `config`.
+
+    Loads `config`'s data (kept for the next `load_splits` of the same data), then fits and evaluates a
+    tiny model, so that the trial's first training step does not pay TensorFlow's and Keras's
+    once-per-process costs (function tracing machinery, kernels, the optimizer's update code).
+    Skipped where a GPU is visible: any TensorFlow op would initialise the device in this process
+    while the trial beside it holds the GPU's memory.
+    """
+    if accelerator_present():
+        return
+    data = preload(config.data)
+    rng = np.random.default_rng(0)
+    shape, classes = (8, 8, data.image_shape[-1]), data.num_classes
+
+    def tiny(count: int) -> Split:
+        return Split(rng.integers(0, 256, (count, *shape), dtype=np.uint8), np.arange(count, dtype=np.int32) % classes)
+
+    splits = Splits(tiny(16), tiny(8), tiny(8), tiny(8), classes, list(data.class_names), name="warm-up")
+    tiny_config = config.replace(
+        data={"image_size": None},
+        model={"backbone": "small_cnn", "depth": 1, "width": 4},
+        training={"epochs": 1, "batch_size": 8, "train_eval_examples": 32, "early_stopping_patience": 0},
+    )
+    train(tiny_config, splits, measure_latency=False)
 
 
 def _weights_finite(model: keras.Model) -> bool:

@@ -78,6 +78,9 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
     attrs: dict[str, Any] = {"outcome": outcome.state, "stop_reason": outcome.reason}
     if outcome.info.get("startup_seconds") is not None:
         attrs["startup_seconds"] = outcome.info["startup_seconds"]
+    if outcome.history and outcome.history[0].get("first_step_seconds") is not None:
+        # From the trainer's start to the end of its first training step (the trainer's record).
+        attrs["first_step_seconds"] = outcome.history[0]["first_step_seconds"]
     if outcome.info.get("versions"):
         attrs["versions"] = outcome.info["versions"]
     if outcome.state in (FAIL, INTERRUPTED):

@@ -77,19 +77,27 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float) -> N
         conn.close()
 
 
-def standby_main(conn, preload: str) -> None:
+def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
     """A trial process started ahead of its trial (multiprocessing target).
 
     It imports the trainer's module (TensorFlow and Keras: seconds) while the worker's previous
-    trial runs, then waits for its own trial on the pipe; a closed pipe means it is not needed.
+    trial runs, then lets that module warm up for a trial like `hint_json` (the previous trial's
+    configuration: `trainers.train.warm_up` loads its data and traces a tiny model), then waits
+    for its own trial on the pipe; a closed pipe means it is not needed. A trial unlike the hint
+    loses nothing but the warm-up's time.
     """
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        importlib.import_module(preload.partition(":")[0])
+        module = importlib.import_module(preload.partition(":")[0])
+        warm_up = getattr(module, "warm_up", None)
+        if warm_up is not None and hint_json:
+            from trainers.config import TrainConfig
+
+            warm_up(TrainConfig.from_json(hint_json))
     except BaseException:
-        pass  # the trial imports it again and reports the error as its own
+        pass  # the trial imports (and loads) again and reports any error as its own
     try:
         kind, trainer_ref, config_json, handed_at = conn.recv()
     except (EOFError, OSError, ValueError):

@@ -115,7 +115,8 @@ def supervise(
         )
         proc.start()
         child_conn.close()
-    _STANDBY.start(ctx, spec.trainer)  # the next trial's process imports while this one runs
+    # The next trial's process imports, and loads this trial's data, while this one runs.
+    _STANDBY.start(ctx, spec.trainer, config_json)
     started = time.monotonic()
     out = Outcome(state=FAIL)
     single = len(spec.objectives) == 1
@@ -192,7 +193,7 @@ def supervise(
 class _Standby:
     """One trial process per worker, started ahead of its trial, that has already imported the trainer.
 
-    It is started when a trial starts (so it imports while that trial trains) and handed the next
+    It is started when a trial starts (so it imports, and warms up, while that trial trains) and handed the next
     trial of the same trainer; a standby that died, or was made for another trainer, is replaced by
     a fresh process as before. It holds no state: the worker's death kills it like any trial process.
     """
@@ -218,7 +219,9 @@ class _Standby:
         _discard(proc, conn)
         return None
 
-    def start(self, ctx, trainer: str) -> None:
+    def start(self, ctx, trainer: str, hint_json: str | None = None) -> None:
+        """Start a standby for `trainer`; `hint_json` is the configuration of the trial running now,
+        whose data the next trial most likely shares (see `standby_main`)."""
         if self.proc is not None:
             return
         if not self.registered:
@@ -227,7 +230,8 @@ class _Standby:
             atexit.register(self.stop)
             self.registered = True
         parent_conn, child_conn = ctx.Pipe()
-        proc = ctx.Process(target=standby_main, args=(child_conn, trainer), name="hpsearch-trial-standby")
+        proc = ctx.Process(target=standby_main, args=(child_conn, trainer, hint_json),
+                           name="hpsearch-trial-standby")
         proc.start()
         child_conn.close()
         self.proc, self.conn, self.trainer = proc, parent_conn, trainer

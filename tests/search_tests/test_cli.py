@@ -36,6 +36,8 @@ def test_embedded_storage_with_two_workers_completes_a_real_study(journal_url, t
     assert "[study=real trial=" in text  # logs name the study and the trial
     # Each trial ran in its own process, and says how long that process took to start.
     assert all(t.user_attrs["startup_seconds"] > 0 for t in trials)
+    # ... and how long its trainer took to finish its first training step.
+    assert all(t.user_attrs["first_step_seconds"] > 0 for t in trials)
 
     best = tmp_path / "best.yaml"
     run_cli("export", "real", "-o", str(best), storage=journal_url, check=True)

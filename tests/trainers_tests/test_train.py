@@ -119,3 +119,46 @@ def test_inference_batches_shrink_as_images_grow_but_never_below_the_training_ba
     assert eval_batch_size((224, 224, 3), 32) == 32  # 256 of them held a small CNN's trial at 4 GB
     assert eval_batch_size((224, 224, 3), 128) == 128
     assert 32 < eval_batch_size((128, 128, 3), 32) < EVAL_BATCH
+
+
+def test_the_first_epoch_says_when_the_first_training_step_finished(digits):
+    rec = Recorder(stop_after=2)
+    train(SMALL, digits, rec)
+    first = rec.metrics[0]["first_step_seconds"]
+    assert 0 < first < rec.metrics[0]["epoch_seconds"] + 60  # measured from the trainer's start, within epoch 1
+    assert "first_step_seconds" not in rec.metrics[1]
+
+
+def test_optimizer_and_metric_state_exist_before_the_first_step(digits):
+    """Without it TensorFlow traces the first step twice (about a second per trial on a CPU)."""
+    from trainers.data import pipeline
+    from trainers.model import build_model
+    from trainers.train import _build_state
+
+    model = build_model(SMALL, digits.image_shape, digits.num_classes).model
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=keras.losses.CategoricalCrossentropy(), metrics=["accuracy"])
+    assert not model.optimizer.built
+    _build_state(model, pipeline(digits.train, digits.num_classes, 32, training=True))
+    assert model.optimizer.built
+    assert len(model.optimizer.variables) > len(model.trainable_variables)  # Adam's moments, not only its step count
+
+
+def test_a_warmed_up_process_loads_the_data_once_and_trains_to_the_same_numbers(monkeypatch):
+    """What a worker's standby trial process does before its trial must not change the trial's result."""
+    import trainers.data as data_module
+    from trainers.train import warm_up
+
+    config = SMALL.replace(training={"epochs": 2}, augment={"policy": "flip_crop"})
+    cold = train(config, measure_latency=False)
+
+    loads = []
+    real = data_module._array_splits
+    monkeypatch.setattr(data_module, "_array_splits", lambda c: loads.append(c) or real(c))
+    warm_up(config)
+    assert len(loads) == 1
+    warm = train(config, measure_latency=False)
+    assert len(loads) == 1  # the trial found its data loaded
+    assert [m["loss"] for m in warm.history] == [m["loss"] for m in cold.history]
+    assert [m["dev_error"] for m in warm.history] == [m["dev_error"] for m in cold.history]
+    train(config.replace(training={"epochs": 1}), measure_latency=False)
+    assert len(loads) == 2  # preloaded data are handed out once
