@@ -86,6 +86,11 @@ def _storage(ctx: click.Context):
 @click.option("--seed", type=int, default=0, show_default=True, help="Base seed of each trial's training.")
 @click.option("--trial-timeout", type=float, help="Fail a trial that runs longer than this many seconds.")
 @click.option("--max-failures", type=int, default=5, show_default=True, help="Halt the study after this many failures in a row.")
+@click.option("--artifacts", envvar="HPSEARCH_ARTIFACTS", metavar="DIR|s3://BUCKET/PREFIX",
+              help="Where trained models and images go: a folder every worker host mounts, or S3. "
+                   "[default: beside the embedded storage file; for a database, this host's data folder]")
+@click.option("--keep-models", type=int, default=5, show_default=True,
+              help="Keep the trained models of the best K completed trials (0: none).")
 @click.option("--trainer", default="trainers.train:train", hidden=True, help="module:function that trains (tests use doubles).")
 @click.option("--resume", is_flag=True, help="Continue an existing study (and raise its budget to --trials).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Also run K local workers and show progress until the budget is met.")
@@ -164,14 +169,24 @@ def status(ctx, name, fmt):
 @click.option("-o", "--output", "out", type=click.Path(dir_okay=False), help="File to write (default: stdout).")
 @click.option("--format", "fmt", type=click.Choice(["yaml", "json"]), default="yaml", show_default=True)
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True, help="Also list the next K-1 best trials.")
+@click.option("--model", "model_out", type=click.Path(dir_okay=False),
+              help="Also write the best trial's trained model (.keras), as the study kept it: no retraining.")
 @click.pass_context
-def export(ctx, name, out, fmt, top):
+def export(ctx, name, out, fmt, top, model_out):
     """Write the best trial's configuration, metrics and provenance (for `hpsearch train`)."""
     import yaml
 
-    from search.service import studies
+    from search.core.spec import read_spec
+    from search.service import models, studies
 
-    doc = studies.export_document(studies.load(_storage(ctx), name), top=top)
+    storage = _storage(ctx)
+    study = studies.load(storage, name)
+    doc = studies.export_document(study, top=top)
+    if model_out:
+        # First: a trial without a kept model fails the export before anything is written.
+        models.fetch(storage, study, read_spec(study), doc["trial"], model_out)
+        click.echo(f"trained model of trial {doc['trial']} written to {model_out} "
+                   "(keras.models.load_model reads it; it takes 0-255 pixels)", err=True)
     text = json.dumps(doc, indent=2) if fmt == "json" else yaml.safe_dump(doc, sort_keys=False)
     if not out:
         click.echo(text)

@@ -19,4 +19,23 @@ def serve(storage: Storage, host: str = "127.0.0.1", port: int = 8080) -> None:
             "to the network; put it behind an authenticating proxy", host
         )
     log.info("dashboard for %s on http://%s:%d", storage.display, host if host != "0.0.0.0" else "127.0.0.1", port)
-    run_server(storage.optuna, host=host, port=port)
+    run_server(storage.optuna, host=host, port=port, artifact_store=studies_artifacts(storage))
+
+
+def studies_artifacts(storage: Storage):
+    """One artifact store over every study's (optuna-dashboard serves one): images in notes, kept models."""
+    from search.core.artifacts import ArtifactError, UnionStore, default_location, open_store
+    from search.core.spec import SPEC_ATTR
+
+    locations = [default_location(storage)]
+    for _, attrs in storage.studies_user_attrs().values():
+        location = (attrs.get(SPEC_ATTR) or {}).get("artifacts")
+        if location and location not in locations:
+            locations.append(location)
+    stores = []
+    for location in locations:
+        try:
+            stores.append(open_store(location))
+        except ArtifactError as exc:  # one study's unreachable store must not take the dashboard down
+            log.warning("artifacts of some studies are not served: %s", exc)
+    return UnionStore(stores)

@@ -11,13 +11,14 @@ EXIT_USAGE = 2
 
 def expected_errors() -> tuple[type[BaseException], ...]:
     from search.cli.output import OutputError
+    from search.core.artifacts import ArtifactError
     from search.core.spec import SpecError
     from search.core.storage import StorageError
     from search.service.studies import StudyError
     from spaces import SpaceError
     from trainers.config import ConfigError
 
-    return (ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError)
+    return (ArtifactError, ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError)
 
 
 def run_cli(group: click.Group) -> int:

@@ -15,9 +15,9 @@ import time
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from search.service import studies
 from search.cli.output import duration
 from search.core.storage import ENV_URL, Storage
+from search.service import studies
 
 
 def run_local_workers(storage: Storage, name: str, count: int, *, log_dir: str) -> studies.StudySummary:

@@ -55,6 +55,9 @@ class StudySpec:
     trainer: str = DEFAULT_TRAINER
     trial_timeout: float | None = None
     max_failures: int = 5
+    # Where the study's files go (see search.core.artifacts); launch fills in the default.
+    artifacts: str | None = None
+    keep_models: int = 5  # trained models kept: the best K completed trials' (0: none)
 
     # ---- checks ----------------------------------------------------------------------
     def validate(self) -> "StudySpec":
@@ -84,6 +87,15 @@ class StudySpec:
             raise SpecError(f"--trial-timeout must be positive, got {self.trial_timeout}")
         if self.max_failures < 1:
             raise SpecError(f"--max-failures must be at least 1, got {self.max_failures}")
+        if self.keep_models < 0:
+            raise SpecError(f"--keep-models must be 0 or more, got {self.keep_models}")
+        if self.artifacts is not None:
+            from search.core.artifacts import ArtifactError, normalize_location
+
+            try:
+                normalize_location(self.artifacts)
+            except ArtifactError as exc:
+                raise SpecError(str(exc)) from None
         if self.sampler == "gp":
             make_sampler(self)  # fails now, with the install hint, rather than in every worker
         if ":" not in self.trainer:

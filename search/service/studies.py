@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass
@@ -10,10 +11,11 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from search.core.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, check_pretrained_weights, read_spec
-from search.core.storage import Storage
+from search.core.artifacts import default_location, normalize_location, open_store
 from search.core.counts import Counts, count_trials
 from search.core.ranking import ranked_trials
+from search.core.spec import HALTED_ATTR, SPEC_ATTR, StudySpec, check_pretrained_weights, read_spec
+from search.core.storage import Storage
 
 
 class StudyError(ValueError):
@@ -37,6 +39,9 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
             study.set_user_attr(HALTED_ATTR, "")
         return study
     check_pretrained_weights(spec)  # a new study only: offline, it would otherwise halt after its failures
+    location = spec.artifacts or default_location(storage)
+    open_store(location)  # a location this host cannot use is refused now, not by every worker
+    spec = dataclasses.replace(spec, artifacts=normalize_location(location))
     study = optuna.create_study(study_name=name, storage=storage.optuna, directions=spec.directions)
     study.set_user_attr(SPEC_ATTR, spec.to_dict())
     return study

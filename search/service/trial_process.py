@@ -52,8 +52,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float) -> None:
-    """Entry point of the trial process (multiprocessing 'spawn' target)."""
+def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, model_path: str | None = None) -> None:
+    """Entry point of the trial process (multiprocessing 'spawn' target).
+
+    With `model_path`, a run that completed saves its trained model there (a `.keras` file) and
+    says so in its result; the worker keeps it in the study's artifact store.
+    """
     _die_with_parent()
     # The worker owns shutdown: Ctrl-C in a terminal reaches the whole process group, and the
     # worker decides what happens to this trial.
@@ -66,7 +70,7 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float) -> N
         trainer = resolve_trainer(trainer_ref)
         conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": package_versions()}))
         result = trainer(config, None, PipeReporter(conn))
-        conn.send(("result", result.to_dict()))
+        conn.send(("result", {**result.to_dict(), **save_model(result, model_path)}))
     except BaseException as exc:  # report everything, then exit non-zero
         try:
             conn.send(("error", classify_error(exc), traceback.format_exc(limit=8)))
@@ -99,11 +103,28 @@ def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
     except BaseException:
         pass  # the trial imports (and loads) again and reports any error as its own
     try:
-        kind, trainer_ref, config_json, handed_at = conn.recv()
+        kind, trainer_ref, config_json, handed_at, model_path = conn.recv()
     except (EOFError, OSError, ValueError):
         conn.close()
         return
-    child_main(conn, trainer_ref, config_json, handed_at)
+    child_main(conn, trainer_ref, config_json, handed_at, model_path)
+
+
+def save_model(result, model_path: str | None) -> dict[str, str]:
+    """Save a completed run's model to `model_path`: {"model_path": ...}, or why not, or nothing.
+
+    A model that cannot be saved costs the trial its model, not its result.
+    """
+    from trainers.result import COMPLETED, EARLY_STOPPING
+
+    model = getattr(result, "model", None)
+    if not model_path or model is None or result.stop_reason not in (COMPLETED, EARLY_STOPPING):
+        return {}
+    try:
+        model.save(model_path)
+    except Exception as exc:  # a full disk, a layer Keras cannot serialise
+        return {"model_error": classify_error(exc)}
+    return {"model_path": model_path}
 
 
 def classify_error(exc: BaseException) -> str:

@@ -18,10 +18,15 @@ background thread (search.service.refresher).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import logging
+import math
 import os
 import random
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -30,12 +35,12 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
-from search.service import recording
-from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.core.counts import counts_from_states
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
-from search.service.trial_runner import FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
+from search.service import models, recording
+from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
+from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
 
@@ -83,6 +88,9 @@ class Worker:
         self.trials_run = 0
         self.figures_interval = figures_interval
         self.refresher: FigureRefresher | None = None
+        # Trial processes save completed models here until the worker moves them to the study's store.
+        self.models_dir = tempfile.mkdtemp(prefix="hpsearch-models-")
+        atexit.register(shutil.rmtree, self.models_dir, True)
 
     # ---- signals ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -255,14 +263,39 @@ class Worker:
             trial.set_user_attr("momentum", config.optimizer.momentum)
         retry_of = trial.user_attrs.get("retry_of")
         tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
-        outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog)
+        model_path = os.path.join(self.models_dir, f"trial-{claim.trial_id}.keras") if spec.keep_models else None
+        outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, model_path)
         with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording the result", log=tlog)
         tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
+        self.keep_model(study, spec, trial.number, outcome, tlog)
         if outcome.state == INTERRUPTED:
             frozen = study._storage.get_trial(trial._trial_id)
             with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
         self.trials_run += 1
         self.after_trial(study, spec, failed=outcome.state == FAIL)
+
+    def keep_model(self, study: optuna.Study, spec: StudySpec, number: int, outcome, tlog: TrialLog) -> None:
+        """Move a completed trial's saved model to the study's store, under its retention rule."""
+        path = outcome.result.get("model_path")
+        if outcome.result.get("model_error"):
+            tlog.warning("its model was not saved: %s", outcome.result["model_error"])
+        if not path:
+            return
+        if outcome.state != COMPLETE:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+            return
+        metrics = recording.final_metrics(outcome)
+        values = [metrics.get(o, math.nan) for o in spec.objectives]
+        feasible = all(v <= 0 for v in recording.constraint_values(spec, metrics).values())
+        try:
+            kept = with_retry(lambda: models.keep(self.storage, study, spec, number, values, feasible, path),
+                              what="keeping the model", log=tlog)
+        except Exception as exc:  # a full or unmounted artifact folder costs the model, not the study
+            tlog.warning("its model could not be kept: %s", exc)
+            return
+        if kept:
+            tlog.info("model kept (the best %d are)", spec.keep_models)
 
     def after_trial(self, study: optuna.Study, spec: StudySpec, *, failed: bool) -> None:
         """Halt a study whose last `max_failures` trials all failed; mark its dashboard figures as due.
