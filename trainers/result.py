@@ -43,6 +43,7 @@ class TrainResult:
     params: int
     seconds: float
     model: Any = field(default=None, repr=False)  # the trained keras.Model (not serialised)
+    mistakes: Any = field(default=None, repr=False)  # trainers.mistakes.Mistakes of a completed run, on dev
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,4 +53,5 @@ class TrainResult:
             "metrics": self.metrics,
             "params": self.params,
             "seconds": self.seconds,
+            **({"mistakes": self.mistakes.to_dict()} if self.mistakes is not None else {}),
         }

@@ -22,6 +22,7 @@ import numpy as np
 from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
+from trainers.mistakes import find_mistakes
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
 from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 
@@ -81,6 +82,10 @@ def train(
             metrics["test_accuracy"] = test
             if measure_latency:
                 metrics.update(measure_latency_ms(built.model, data.image_shape, config.training.batch_size))
+            mistakes = find_mistakes(built.model, data.dev, data.num_classes, data.class_names,
+                                     eval_batch_size(data.image_shape, config.training.batch_size))
+        else:
+            mistakes = None
         return TrainResult(
             epochs_run=len(loop.history),
             stop_reason=loop.stop_reason,
@@ -89,6 +94,7 @@ def train(
             params=int(built.model.count_params()),
             seconds=time.perf_counter() - started,
             model=built.model,
+            mistakes=mistakes,
         )
     finally:
         keras.mixed_precision.set_global_policy("float32")

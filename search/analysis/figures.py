@@ -17,6 +17,7 @@ import optuna
 
 from search.analysis import report
 from search.analysis.advice import LIMIT_NAMES
+from search.analysis.mistakes import pair_rows
 from search.analysis.report import StudyAnalysis
 from search.core.spec import StudySpec
 
@@ -28,6 +29,7 @@ TITLES = {
     "hpsearch-learning-curves": "Learning curves of the best trials",
     "hpsearch-regularization": "Variance vs regularization hyperparameters",
     "hpsearch-limits": "Objective vs satisficing metrics (feasible region shaded)",
+    "hpsearch-confusions": "Most-confused pairs on dev (true → predicted), summed over the best trials",
 }
 COLORS = {
     "human-level": "#9e9e9e",
@@ -213,6 +215,26 @@ def limits_panels(a: StudyAnalysis, spec: StudySpec):
     return fig
 
 
+def confused_pairs(a: StudyAnalysis, top: int = 10):
+    """The most-confused pairs on dev summed over the best trials (horizontal bars), or None before any."""
+    totals: dict[tuple[str, str], int] = {}
+    for v in a.best:
+        if v.attrs.get("mistakes"):
+            for true, predicted, count, _ in pair_rows(v.attrs["mistakes"]):
+                totals[(true, predicted)] = totals.get((true, predicted), 0) + count
+    if not totals:
+        return None
+    import plotly.graph_objects as go
+
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1])[:top][::-1]
+    fig = go.Figure(go.Bar(x=[n for _, n in ranked], y=[f"{t} → {p}" for (t, p), _ in ranked], orientation="h",
+                           marker={"color": COLORS["variance"]},
+                           hovertemplate="%{y}: %{x} dev images<extra></extra>"))
+    fig.update_xaxes(title_text=f"dev images, over the best {len(a.best)} trials")
+    _layout(fig, "hpsearch-confusions", height=160 + 28 * len(ranked))
+    return fig
+
+
 def _empty(fig, text: str) -> None:
     fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.5, xref="paper", yref="paper", font={"size": 14, "color": "#888888"})
 
@@ -227,6 +249,9 @@ def build(a: StudyAnalysis, spec: StudySpec) -> dict[str, Any]:
     }
     if spec.limits:
         figures["hpsearch-limits"] = limits_panels(a, spec)
+    confusions = confused_pairs(a)
+    if confusions is not None:
+        figures["hpsearch-confusions"] = confusions
     return figures
 
 

@@ -315,14 +315,31 @@ def dashboard(ctx, host, port):
 @click.argument("name")
 @click.option("--top", type=click.IntRange(min=1), default=5, show_default=True, help="How many of the best trials to decompose.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--mistakes", is_flag=True, help="Instead: a trial's mistakes on dev (the most-confused pairs, and its gallery PNG).")
+@click.option("--trial", "number", type=click.IntRange(min=0), help="With --mistakes: this trial (default: the best).")
+@click.option("--gallery", type=click.Path(dir_okay=False),
+              help="With --mistakes: where to write the gallery of worst mistakes [default: NAME-trialN-mistakes.png].")
 @click.pass_context
-def report(ctx, name, top, fmt):
+def report(ctx, name, top, fmt, mistakes, number, gallery):
     """The dashboard's error analysis in the terminal: best trials, study summary, where to look next."""
     from search.analysis import report as analysis
     from search.cli.printing import print_report
     from search.service import studies
 
-    result = analysis.analyse(studies.load(_storage(ctx), name), top=top)
+    if (number is not None or gallery) and not mistakes:
+        raise click.UsageError("--trial and --gallery go with --mistakes")
+    storage = _storage(ctx)
+    if mistakes:
+        from search.cli.printing import print_mistakes
+        from search.service.mistakes import trial_mistakes
+
+        found = trial_mistakes(storage, studies.load(storage, name), number, gallery)
+        if fmt == "json":
+            click.echo(json.dumps({"trial": found.number, "gallery": found.gallery, **found.mistakes}, indent=2))
+        else:
+            print_mistakes(name, found)
+        return
+    result = analysis.analyse(studies.load(storage, name), top=top)
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

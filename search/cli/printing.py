@@ -50,3 +50,26 @@ def print_diagnosis(result: Mapping[str, Any]) -> None:
     console.print("[bold]Next steps[/bold]")
     for step in result["next_steps"]:
         console.print(f"  - {step}", highlight=False, markup=False)
+
+
+def print_mistakes(study: str, found) -> None:
+    """`hpsearch report NAME --mistakes`: the most-confused pairs of one trial, and where its gallery went."""
+    from rich.table import Table
+
+    from search.analysis.mistakes import pair_rows
+    from search.cli.output import console
+
+    m = found.mistakes
+    table = Table(title=f"trial {found.number} of {study}: {m['errors']} of {m['examples']} dev images wrong; "
+                        "most-confused pairs")
+    for col in ("true", "predicted", "count", "share of errors"):
+        table.add_column(col, justify="right" if col in ("count", "share of errors") else "left")
+    for row in pair_rows(m):
+        table.add_row(*(str(c) for c in row))
+    console.print(table)
+    if found.gallery:
+        console.print(f"gallery of the {len(m['worst'])} most confident mistakes written to {found.gallery}",
+                      highlight=False, markup=False)
+    else:
+        console.print(f"no gallery: {found.why_no_gallery}", highlight=False, markup=False)
+

@@ -18,6 +18,7 @@ from optuna.trial import TrialState
 
 from search.analysis import advice
 from search.analysis.diagnostics import measured, trial_attrs
+from search.analysis.mistakes import note_section
 from search.core.spec import StudySpec
 from search.core.storage import is_connection_error
 from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
@@ -73,8 +74,12 @@ def constraint_values(spec: StudySpec, metrics: Mapping[str, float]) -> dict[str
     return values
 
 
-def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: Outcome) -> None:
-    """Write the outcome's attrs on the live trial, then tell the study how it ended."""
+def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: Outcome, *, store=None) -> None:
+    """Write the outcome's attrs on the live trial, then tell the study how it ended.
+
+    With the study's artifact `store`, a completed trial's mistake images become its artifacts,
+    shown in its note.
+    """
     attrs: dict[str, Any] = {"outcome": outcome.state, "stop_reason": outcome.reason}
     if outcome.info.get("startup_seconds") is not None:
         attrs["startup_seconds"] = outcome.info["startup_seconds"]
@@ -104,10 +109,15 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
 
     decomposition = measured(spec.human_error, metrics)
     attrs.update(trial_attrs(decomposition))
+    mistakes = outcome.result.get("mistakes") if outcome.state == COMPLETE else None
+    if mistakes:
+        attrs["mistakes"] = mistakes_attr(mistakes)
     for key, value in attrs.items():
         trial.set_user_attr(key, clean(value))
-    # The note needs the live trial: write it before tell().
-    save_trial_note(trial, spec, outcome, decomposition, attrs["curves"], constraints)
+    # Artifacts and the note need the live trial: both before tell().
+    images = upload_images(trial, store, outcome.result.get("mistake_files") or []) if mistakes else {}
+    extra = note_section(mistakes, images) if mistakes else ""
+    save_trial_note(trial, spec, outcome, decomposition, attrs["curves"], constraints, extra)
 
     if outcome.state == COMPLETE:
         study.tell(trial, objective_values(spec, metrics, outcome))
@@ -134,8 +144,42 @@ def write_first_note(trial: optuna.Trial, body: str) -> None:
         storage.set_study_system_attr(study_id, key, chunk)
 
 
-def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, decomposition, curves, constraints) -> None:
-    """The trial's markdown note in optuna-dashboard; a note that cannot be built never loses the result."""
+MAX_CONFUSION_CLASSES = 50  # beyond, the attr keeps the pairs only (the image still shows the matrix)
+
+
+def mistakes_attr(mistakes: Mapping[str, Any]) -> dict[str, Any]:
+    """The trial attr `mistakes`: its pairs, worst mistakes, counts, class names, and a small confusion matrix."""
+    kept = dict(mistakes)
+    if len(kept.get("classes", ())) > MAX_CONFUSION_CLASSES:
+        kept.pop("confusion", None)
+    return kept
+
+
+def upload_images(trial: optuna.Trial, store, paths: list[str]) -> dict[str, str]:
+    """Upload image files as the trial's artifacts; their dashboard URLs by file name.
+
+    An image that cannot be stored costs the note its picture, never the trial its result.
+    """
+    if store is None:
+        return {}
+    from optuna.artifacts import upload_artifact
+
+    urls = {}
+    for path in paths:
+        try:
+            artifact = upload_artifact(artifact_store=store, file_path=path, study_or_trial=trial)
+        except Exception as exc:
+            if is_connection_error(exc):
+                raise  # the caller retries the whole recording
+            log.warning("[trial=%d] could not store %s: %s: %s", trial.number, os.path.basename(path), type(exc).__name__, exc)
+            continue
+        urls[os.path.basename(path)] = f"/artifacts/{trial.study._study_id}/{trial._trial_id}/{artifact}"
+    return urls
+
+
+def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, decomposition, curves, constraints,
+                    extra: str = "") -> None:
+    """The trial's markdown note in optuna-dashboard (plus `extra` markdown); a note that cannot be built never loses the result."""
     try:
         body = advice.trial_note(
             trial.number,
@@ -148,7 +192,7 @@ def save_trial_note(trial: optuna.Trial, spec: StudySpec, outcome: Outcome, deco
             reason=outcome.reason,
             epochs_run=len(outcome.history),
         )
-        write_first_note(trial, body)
+        write_first_note(trial, body.rstrip("\n") + ("\n\n" + extra + "\n" if extra else "\n"))
     except Exception as exc:
         if is_connection_error(exc):
             raise  # the caller retries the whole recording

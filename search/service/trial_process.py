@@ -52,11 +52,12 @@ def _die_with_parent() -> None:
         pass
 
 
-def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, model_path: str | None = None) -> None:
+def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outputs: dict | None = None) -> None:
     """Entry point of the trial process (multiprocessing 'spawn' target).
 
-    With `model_path`, a run that completed saves its trained model there (a `.keras` file) and
-    says so in its result; the worker keeps it in the study's artifact store.
+    With `outputs` ({"dir": a folder, "model": whether to save the model}), a run that completed
+    writes its trained model (`model.keras`) and the images of its mistakes there, and names them
+    in its result; the worker moves them to the study's artifact store.
     """
     _die_with_parent()
     # The worker owns shutdown: Ctrl-C in a terminal reaches the whole process group, and the
@@ -70,7 +71,7 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, mode
         trainer = resolve_trainer(trainer_ref)
         conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": package_versions()}))
         result = trainer(config, None, PipeReporter(conn))
-        conn.send(("result", {**result.to_dict(), **save_model(result, model_path)}))
+        conn.send(("result", {**result.to_dict(), **save_outputs(result, outputs)}))
     except BaseException as exc:  # report everything, then exit non-zero
         try:
             conn.send(("error", classify_error(exc), traceback.format_exc(limit=8)))
@@ -103,28 +104,43 @@ def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
     except BaseException:
         pass  # the trial imports (and loads) again and reports any error as its own
     try:
-        kind, trainer_ref, config_json, handed_at, model_path = conn.recv()
+        kind, trainer_ref, config_json, handed_at, outputs = conn.recv()
     except (EOFError, OSError, ValueError):
         conn.close()
         return
-    child_main(conn, trainer_ref, config_json, handed_at, model_path)
+    child_main(conn, trainer_ref, config_json, handed_at, outputs)
 
 
-def save_model(result, model_path: str | None) -> dict[str, str]:
-    """Save a completed run's model to `model_path`: {"model_path": ...}, or why not, or nothing.
+def save_outputs(result, outputs: dict | None) -> dict[str, Any]:
+    """Write a completed run's model and mistake images into `outputs["dir"]`; say what was written.
 
-    A model that cannot be saved costs the trial its model, not its result.
+    Returns {"model_path": ..., "mistake_files": [...]}, with "model_error" or "mistakes_error"
+    for what could not be written: that costs the trial a file, never its result.
     """
+    import os
+
     from trainers.result import COMPLETED, EARLY_STOPPING
 
-    model = getattr(result, "model", None)
-    if not model_path or model is None or result.stop_reason not in (COMPLETED, EARLY_STOPPING):
+    if not outputs or result.stop_reason not in (COMPLETED, EARLY_STOPPING):
         return {}
-    try:
-        model.save(model_path)
-    except Exception as exc:  # a full disk, a layer Keras cannot serialise
-        return {"model_error": classify_error(exc)}
-    return {"model_path": model_path}
+    written: dict[str, Any] = {}
+    model = getattr(result, "model", None)
+    if outputs.get("model") and model is not None:
+        path = os.path.join(outputs["dir"], "model.keras")
+        try:
+            model.save(path)
+            written["model_path"] = path
+        except Exception as exc:  # a full disk, a layer Keras cannot serialise
+            written["model_error"] = classify_error(exc)
+    mistakes = getattr(result, "mistakes", None)
+    if mistakes is not None:
+        try:
+            from search.analysis.mistakes import write_images
+
+            written["mistake_files"] = write_images(mistakes.to_dict(), mistakes.images, outputs["dir"])
+        except Exception as exc:
+            written["mistakes_error"] = classify_error(exc)
+    return written
 
 
 def classify_error(exc: BaseException) -> str:

@@ -100,18 +100,18 @@ def supervise(
     config_json: str,
     shutdown: threading.Event,
     log,
-    model_path: str | None = None,
+    outputs: dict | None = None,
 ) -> Outcome:
-    """Run the trial process to its end and say how it ended (a completed one saves its model to `model_path`)."""
+    """Run the trial process to its end and say how it ended (`outputs`: see trial_process.child_main)."""
     ctx = _context()
-    taken = _STANDBY.take(spec.trainer, config_json, model_path)
+    taken = _STANDBY.take(spec.trainer, config_json, outputs)
     if taken:
         proc, parent_conn = taken
     else:
         parent_conn, child_conn = ctx.Pipe()
         proc = ctx.Process(
             target=child_main,
-            args=(child_conn, spec.trainer, config_json, time.time(), model_path),
+            args=(child_conn, spec.trainer, config_json, time.time(), outputs),
             name=f"hpsearch-trial-{trial.number}",
         )
         proc.start()
@@ -205,7 +205,7 @@ class _Standby:
         self.trainer = None
         self.registered = False
 
-    def take(self, trainer: str, config_json: str, model_path: str | None = None):
+    def take(self, trainer: str, config_json: str, outputs: dict | None = None):
         """(process, connection) running `config_json`, or None when no usable standby is ready."""
         proc, conn, ready = self.proc, self.conn, self.trainer == trainer
         self.proc = self.conn = self.trainer = None
@@ -213,7 +213,7 @@ class _Standby:
             return None
         if ready and proc.is_alive():
             try:
-                conn.send(("trial", trainer, config_json, time.time(), model_path))
+                conn.send(("trial", trainer, config_json, time.time(), outputs))
                 return proc, conn
             except (OSError, BrokenPipeError):
                 pass

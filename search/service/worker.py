@@ -19,7 +19,6 @@ background thread (search.service.refresher).
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import math
 import os
@@ -88,9 +87,9 @@ class Worker:
         self.trials_run = 0
         self.figures_interval = figures_interval
         self.refresher: FigureRefresher | None = None
-        # Trial processes save completed models here until the worker moves them to the study's store.
-        self.models_dir = tempfile.mkdtemp(prefix="hpsearch-models-")
-        atexit.register(shutil.rmtree, self.models_dir, True)
+        # Trial processes write their models and images here until the worker moves them to the study's store.
+        self.outputs_dir = tempfile.mkdtemp(prefix="hpsearch-trials-")
+        atexit.register(shutil.rmtree, self.outputs_dir, True)
 
     # ---- signals ---------------------------------------------------------------------
     def install_signal_handlers(self) -> None:
@@ -263,27 +262,39 @@ class Worker:
             trial.set_user_attr("momentum", config.optimizer.momentum)
         retry_of = trial.user_attrs.get("retry_of")
         tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
-        model_path = os.path.join(self.models_dir, f"trial-{claim.trial_id}.keras") if spec.keep_models else None
-        outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, model_path)
-        with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording the result", log=tlog)
-        tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
-        self.keep_model(study, spec, trial.number, outcome, tlog)
+        outputs = {"dir": os.path.join(self.outputs_dir, f"trial-{claim.trial_id}"), "model": spec.keep_models > 0}
+        os.makedirs(outputs["dir"], exist_ok=True)
+        try:
+            outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, outputs)
+            store = self.artifact_store(spec, tlog) if outcome.state == COMPLETE else None
+            with_retry(lambda: recording.record(trial, study, spec, outcome, store=store),
+                       what="recording the result", log=tlog)
+            tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
+            self.keep_model(study, spec, trial.number, outcome, tlog)
+        finally:
+            shutil.rmtree(outputs["dir"], ignore_errors=True)
         if outcome.state == INTERRUPTED:
             frozen = study._storage.get_trial(trial._trial_id)
             with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
         self.trials_run += 1
         self.after_trial(study, spec, failed=outcome.state == FAIL)
 
+    def artifact_store(self, spec: StudySpec, tlog: TrialLog):
+        """The study's artifact store, or None (logged) when this host cannot open it."""
+        try:
+            return models.study_store(self.storage, spec)
+        except Exception as exc:
+            tlog.warning("the study's artifact store cannot be opened here: %s", exc)
+            return None
+
     def keep_model(self, study: optuna.Study, spec: StudySpec, number: int, outcome, tlog: TrialLog) -> None:
         """Move a completed trial's saved model to the study's store, under its retention rule."""
         path = outcome.result.get("model_path")
-        if outcome.result.get("model_error"):
-            tlog.warning("its model was not saved: %s", outcome.result["model_error"])
-        if not path:
-            return
-        if outcome.state != COMPLETE:
-            with contextlib.suppress(OSError):
-                os.remove(path)
+        for key in ("model_error", "mistakes_error"):
+            if outcome.result.get(key):
+                tlog.warning("%s not saved: %s", "its model was" if key == "model_error" else "its mistake images were",
+                             outcome.result[key])
+        if not path or outcome.state != COMPLETE:
             return
         metrics = recording.final_metrics(outcome)
         values = [metrics.get(o, math.nan) for o in spec.objectives]

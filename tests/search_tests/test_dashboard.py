@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import tempfile
 import threading
+import urllib.request
 from wsgiref.util import setup_testing_defaults
 
 import optuna
@@ -16,11 +18,10 @@ import pytest
 from tests.conftest import REPO, run_cli, serve_dashboard
 from optuna.trial import TrialState
 
-from search.analysis import figures
-from search.analysis import report
-from search.service import studies
+from search.analysis import figures, report
 from search.core.spec import StudySpec, read_spec
 from search.core.storage import open_storage
+from search.service import studies
 
 ARTIFACTS = os.path.join(REPO, "test-artifacts")
 DIGITS_TITLES = [figures.TITLES[k] for k in ("hpsearch-decomposition", "hpsearch-bias-variance", "hpsearch-learning-curves",
@@ -148,6 +149,25 @@ def test_study_page_shows_the_figures_in_chromium(digits_study, dashboard_url):
     assert proc.returncode == 0 and os.path.getsize(shot) > 50_000, proc.stderr[-2000:]
 
 
+@pytest.mark.slow
+def test_trial_page_shows_the_confusion_matrix_and_the_worst_mistakes_in_its_note(digits_study, dashboard_url):
+    """The note embeds the trial's images (its artifacts); the dashboard serves them and Chromium draws them."""
+    url, name = digits_study
+    study_id, detail = study_detail(url, name)
+    trial = next(t for t in detail["trials"] if t["state"] == "Complete")
+    note = trial["note"]["body"]
+    assert "### Mistakes on dev" in note and "| true | predicted | count | share of errors |" in note
+    images = dict(re.findall(r"!\[([a-z ]+)\]\((/artifacts/\d+/\d+/[0-9a-f-]+)\)", note))
+    assert set(images) == {"confusion matrix", "most confident mistakes"}
+    for path in images.values():
+        assert urllib.request.urlopen(dashboard_url + path, timeout=30).read(8) == b"\x89PNG\r\n\x1a\n"
+    page = f"{dashboard_url}/dashboard/studies/{study_id}/trials?numbers={trial['number']}"
+    dom = chromium("--dump-dom", page)
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    for alt, path in images.items():
+        assert f'alt="{alt}"' in dom.stdout and f'src="{path}"' in dom.stdout, f"{alt} not drawn on {page}"
+
+
 # ---- fast: test-double studies ---------------------------------------------------------------------
 def test_a_pruned_trial_is_explained_at_the_epoch_it_stopped(journal_url):
     run_cli("launch", "pruned", "--space", "small", "--trials", "4", "--epochs", "4", "--pruner", "median", "--weights", "none",
@@ -200,7 +220,7 @@ def test_concurrent_refreshes_leave_every_figure_whole(journal_url, tmp_path):
     assert results == [True] * 12
     _, detail = study_detail(journal_url, "many")
     objects = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}  # every one parses
-    assert set(objects) == set(figures.TITLES)
+    assert set(objects) == set(figures.TITLES) - {"hpsearch-confusions"}  # this double measures no mistakes
     limits = objects["hpsearch-limits"]
     assert "limit 60000" in json.dumps(limits["layout"])
     assert detail["note"]["body"].count(report.NOTE_MARKER) == 1
@@ -214,7 +234,7 @@ def test_workers_on_postgresql_write_figures_and_notes(pg_url, tmp_path):
             storage=pg_url, check=True, timeout=180)
     _, detail = study_detail(pg_url, "pg")
     objects = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
-    assert set(objects) == set(figures.TITLES) - {"hpsearch-limits"}  # no limits: no limits figure
+    assert set(objects) == set(figures.TITLES) - {"hpsearch-limits", "hpsearch-confusions"}  # no limits, no mistakes
     assert sum(len(t["x"]) for t in objects["hpsearch-bias-variance"]["data"]) == 6
     assert all(t["note"]["body"].startswith(f"## Trial {t['number']}: ") for t in detail["trials"])
     assert "6 trials measured" in detail["note"]["body"]

@@ -84,3 +84,27 @@ def test_report_of_a_missing_study_is_one_line(journal_url):
     proc = run_cli("report", "nosuch", storage=journal_url)
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["hpsearch: error: no study named 'nosuch'; this storage has no studies"]
+
+
+def test_report_mistakes_prints_the_most_confused_pairs_and_writes_the_gallery(journal_url, tmp_path):
+    run_cli("launch", "errs", "--trainer", "tests.doubles:with_mistakes", "--space", "small", "--trials", "2",
+            "--epochs", "1", "--pruner", "none", "--workers", "1", storage=journal_url, check=True)
+    gallery = tmp_path / "gallery.png"
+    out = run_cli("report", "errs", "--mistakes", "--gallery", str(gallery), storage=journal_url, check=True).stdout
+    assert "9 of 82 dev images wrong" in out
+    first = next(line for line in out.splitlines() if "fox" in line)
+    assert "dog" in first and "7" in first and "77.8%" in first  # true fox, predicted dog: 7 of the 9 errors
+    assert gallery.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"written to {gallery}" in out
+
+    as_json = json.loads(run_cli("report", "errs", "--mistakes", "--trial", "0", "--gallery", str(tmp_path / "t0.png"),
+                                 "--format", "json", storage=journal_url, check=True).stdout)
+    assert as_json["trial"] == 0 and as_json["pairs"][0] == {"true": 2, "predicted": 1, "count": 7, "share": 7 / 9}
+
+
+@pytest.mark.parametrize("args, message", [(["--mistakes", "--trial", "99"], "has no trial 99"),
+                                           (["--trial", "0"], "--trial and --gallery go with --mistakes")])
+def test_report_mistakes_errors_are_one_line(journal_url, args, message):
+    run_cli("launch", "errs", "--trainer", "tests.doubles:with_mistakes", "--space", "small", "--trials", "1",
+            "--epochs", "1", "--pruner", "none", "--workers", "1", storage=journal_url, check=True)
+    proc = run_cli("report", "errs", *args, storage=journal_url)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1

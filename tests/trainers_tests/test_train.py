@@ -162,3 +162,32 @@ def test_a_warmed_up_process_loads_the_data_once_and_trains_to_the_same_numbers(
     assert [m["dev_error"] for m in warm.history] == [m["dev_error"] for m in cold.history]
     train(config.replace(training={"epochs": 1}), measure_latency=False)
     assert len(loads) == 2  # preloaded data are handed out once
+
+
+def test_two_classes_made_indistinguishable_are_the_first_most_confused_pair(digits):
+    """Digits 3 and 8 relabelled at random between classes 3 and 8: the model cannot tell those two apart."""
+    from trainers.splits import Split, Splits
+
+    rng = np.random.default_rng(0)
+
+    def mixed(split):
+        labels = split.labels.copy()
+        pair = np.isin(labels, (3, 8))
+        labels[pair] = rng.choice([3, 8], size=int(pair.sum()))
+        return Split(split.images, labels)
+
+    data = Splits(*(mixed(getattr(digits, s)) for s in ("train", "train_dev", "dev", "test")),
+                  digits.num_classes, digits.class_names, "digits, 3 and 8 mixed")
+    result = train(SMALL, data, measure_latency=False)
+    mistakes = result.mistakes
+    first = mistakes.pairs[0]
+    assert {first["true"], first["predicted"]} == {3, 8}, mistakes.pairs[:3]
+    assert mistakes.confusion[3][8] + mistakes.confusion[8][3] > 0.5 * mistakes.errors
+    assert sum(map(sum, mistakes.confusion)) == len(data.dev)  # every dev image, once
+    # The worst mistakes are wrong and the most confident first, each with its image.
+    assert all(w["true"] != w["predicted"] for w in mistakes.worst)
+    assert [w["confidence"] for w in mistakes.worst] == sorted((w["confidence"] for w in mistakes.worst), reverse=True)
+    assert mistakes.images.shape == (len(mistakes.worst), *data.image_shape)
+    for w, pixels in zip(mistakes.worst, mistakes.images):
+        assert (pixels == data.dev.images[w["index"]]).all() and data.dev.labels[w["index"]] == w["true"]
+    assert result.to_dict()["mistakes"]["classes"] == digits.class_names
