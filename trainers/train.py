@@ -12,6 +12,7 @@ with dropout and augmentation on, and is not the training error of a bias/varian
 from __future__ import annotations
 
 import math
+import os
 import time
 import warnings
 from typing import Any, Mapping
@@ -19,6 +20,7 @@ from typing import Any, Mapping
 import keras
 import numpy as np
 
+from trainers import checkpoint
 from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
@@ -59,8 +61,18 @@ def train(
     reporter: Reporter = NO_REPORTER,
     *,
     measure_latency: bool = True,
+    checkpoints: str | None = None,
+    resume_from: str | None = None,
 ) -> TrainResult:
-    """Train `config` on `data` (loaded from `config.data` when None) and return what was measured."""
+    """Train `config` on `data` (loaded from `config.data` when None) and return what was measured.
+
+    Args:
+        checkpoints: a folder; at the end of every epoch but the last, the run's state is saved
+            there (`trainers.checkpoint`) and the reporter, if it has `checkpoint(epoch, path,
+            seconds, nbytes)`, is told.
+        resume_from: a checkpoint of an earlier run of the same configuration: this run starts
+            after its epoch (the reporter, if it has `resumed(epoch, history)`, is told first).
+    """
     started = time.perf_counter()
     data = data if data is not None else load_splits(config.data)
     keras.utils.set_random_seed(config.training.seed)
@@ -69,6 +81,7 @@ def train(
     try:
         built = build_model(config, data.image_shape, data.num_classes)
         loop = _Loop(config, data, built, reporter, jit=_switch(config.training.xla), started=started)
+        loop.checkpoints, loop.resume_from = checkpoints, resume_from
         loop.run()
         metrics = dict(loop.history[-1]) if loop.history else {}
         for key in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
@@ -122,6 +135,9 @@ class _Loop:
         self.stop_reason = COMPLETED
         self._best_dev_error = math.inf
         self._epochs_since_best = 0
+        self.phase = 0
+        self.checkpoints: str | None = None  # see train()
+        self.resume_from: str | None = None
 
     def phases(self) -> list[tuple[int, float, float]]:
         """(epochs, learning rate, backbone fraction trainable) for each phase."""
@@ -141,7 +157,11 @@ class _Loop:
 
     def run(self) -> None:
         done = 0
-        for epochs, lr, fraction in self.phases():
+        saved = checkpoint.read_state(self.resume_from) if self.resume_from else None
+        for index, (epochs, lr, fraction) in enumerate(self.phases()):
+            if saved is not None and saved.epoch >= done + epochs and saved.phase > index:
+                done += epochs  # a phase the stopped run had finished
+                continue
             set_backbone_trainable(self.built, fraction)
             self.built.model.compile(
                 optimizer=self._optimizer(lr, epochs),
@@ -150,16 +170,39 @@ class _Loop:
                 jit_compile=self.jit,
             )
             _build_state(self.built.model, self.train_ds)
+            start, self.phase = done, index
+            if saved is not None:
+                start = self._resume(saved, same_phase=saved.phase == index)
+                saved = None
             self.built.model.fit(
                 self.train_ds,
                 epochs=done + epochs,
-                initial_epoch=done,
+                initial_epoch=start,
                 verbose=0,
                 callbacks=[_EpochEnd(self), _FirstStep(self)],
             )
             done += epochs
             if self.stop_reason != COMPLETED or len(self.history) < done:
                 break
+
+    def _resume(self, saved: checkpoint.LoopState, *, same_phase: bool) -> int:
+        """Load the checkpoint into the compiled model; the epoch to continue from."""
+        checkpoint.restore(self.resume_from, self.built.model, optimizer=same_phase)
+        self.history = list(saved.history)
+        self._best_dev_error, self._epochs_since_best = saved.best_dev_error, saved.epochs_since_best
+        resumed = getattr(self.reporter, "resumed", None)
+        if resumed is not None:
+            resumed(saved.epoch, self.history)
+        return saved.epoch
+
+    def _save_checkpoint(self, epoch: int) -> None:
+        t0 = time.perf_counter()
+        path = os.path.join(self.checkpoints, f"epoch-{epoch}.npz")
+        state = checkpoint.LoopState(epoch, self.phase, list(self.history), self._best_dev_error, self._epochs_since_best)
+        nbytes = checkpoint.save(path, self.built.model, state)
+        told = getattr(self.reporter, "checkpoint", None)
+        if told is not None:
+            told(epoch, path, time.perf_counter() - t0, nbytes)
 
     def _optimizer(self, lr: float, epochs: int):
         opt = self.config.optimizer
@@ -213,18 +256,21 @@ class _Loop:
         metrics["dev_accuracy"] = dev
         metrics["epoch_seconds"] = seconds
         self.history.append(metrics)
+        if metrics["dev_error"] < self._best_dev_error - 1e-9:
+            self._best_dev_error, self._epochs_since_best = metrics["dev_error"], 0
+        else:
+            self._epochs_since_best += 1
+        # Before the report: a worker told to stop at this epoch (a shutdown) then loses nothing.
+        if self.checkpoints and epoch < self.config.training.epochs:
+            self._save_checkpoint(epoch)
         self.reporter.report(epoch, metrics)
         if self.reporter.should_stop():
             self.stop_reason = STOPPED
             return True
         patience = self.config.training.early_stopping_patience
-        if metrics["dev_error"] < self._best_dev_error - 1e-9:
-            self._best_dev_error, self._epochs_since_best = metrics["dev_error"], 0
-        else:
-            self._epochs_since_best += 1
-            if patience and self._epochs_since_best >= patience:
-                self.stop_reason = EARLY_STOPPING
-                return True
+        if patience and self._epochs_since_best >= patience:
+            self.stop_reason = EARLY_STOPPING
+            return True
         return False
 
 

@@ -214,12 +214,15 @@ def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial, reason: str) 
     history = list(failed.user_attrs.get("retry_history", [])) + [failed.number]
     if len(history) > MAX_RETRIES:
         return False
+    attrs = {"retry_of": failed.number, "retry_history": history, "retry_reason": reason}
+    if failed.user_attrs.get("checkpoint"):  # the retry resumes after the last epoch the trial saved
+        attrs["resume_from"] = failed.user_attrs["checkpoint"]
     study.add_trial(
         optuna.trial.create_trial(
             state=TrialState.WAITING,
             params=failed.params,
             distributions=failed.distributions,
-            user_attrs={"retry_of": failed.number, "retry_history": history, "retry_reason": reason},
+            user_attrs=attrs,
         )
     )
     return True

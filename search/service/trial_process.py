@@ -43,6 +43,20 @@ class PipeReporter:
     def should_stop(self) -> bool:
         return self._stop
 
+    def checkpoint(self, epoch: int, path: str, seconds: float, nbytes: int) -> None:
+        """The run's state after `epoch` is in `path`: the worker moves it to the study's store."""
+        try:
+            self.conn.send(("checkpoint", epoch, path, seconds, nbytes))
+        except (EOFError, OSError, BrokenPipeError):
+            self._stop = True
+
+    def resumed(self, epoch: int, history: list) -> None:
+        """The run continues after `epoch` of the trial it retries, whose epochs were `history`."""
+        try:
+            self.conn.send(("resumed", epoch, list(history)))
+        except (EOFError, OSError, BrokenPipeError):
+            self._stop = True
+
 
 def _die_with_parent() -> None:
     try:
@@ -70,7 +84,7 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outp
         config = TrainConfig.from_json(config_json)
         trainer = resolve_trainer(trainer_ref)
         conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": package_versions()}))
-        result = trainer(config, None, PipeReporter(conn))
+        result = trainer(config, None, PipeReporter(conn), **run_options(trainer, outputs))
         conn.send(("result", {**result.to_dict(), **save_outputs(result, outputs)}))
     except BaseException as exc:  # report everything, then exit non-zero
         try:
@@ -109,6 +123,18 @@ def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
         conn.close()
         return
     child_main(conn, trainer_ref, config_json, handed_at, outputs)
+
+
+def run_options(trainer: Callable, outputs: dict | None) -> dict[str, Any]:
+    """Checkpointing and resuming, for a trainer that takes them (`trainers.train.train` does; test doubles may not)."""
+    import inspect
+    import os
+
+    if not outputs:
+        return {}
+    accepted = inspect.signature(trainer).parameters
+    options = {"checkpoints": os.path.join(outputs["dir"], "checkpoints"), "resume_from": outputs.get("resume")}
+    return {k: v for k, v in options.items() if k in accepted and v is not None}
 
 
 def save_outputs(result, outputs: dict | None) -> dict[str, Any]:

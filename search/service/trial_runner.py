@@ -9,9 +9,11 @@ child can end (result, error, signal, silence) into an `Outcome` with a reason a
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import math
 import multiprocessing
+import os
 import signal
 import threading
 import time
@@ -101,8 +103,13 @@ def supervise(
     shutdown: threading.Event,
     log,
     outputs: dict | None = None,
+    store=None,
 ) -> Outcome:
-    """Run the trial process to its end and say how it ended (`outputs`: see trial_process.child_main)."""
+    """Run the trial process to its end and say how it ended (`outputs`: see trial_process.child_main).
+
+    With the study's artifact `store`, the run's per-epoch checkpoints are kept there (see
+    search.service.checkpoints); without one they are dropped.
+    """
     ctx = _context()
     taken = _STANDBY.take(spec.trainer, config_json, outputs)
     if taken:
@@ -146,6 +153,18 @@ def supervise(
             kind = message[0]
             if kind == "started":
                 out.info.update(message[1])
+            elif kind == "checkpoint":
+                _keep_checkpoint(trial, store, message[1:], log)
+            elif kind == "resumed":
+                # The retry's curves and pruning decisions see one run: the epochs it inherits first.
+                epoch, history = message[1], message[2]
+                out.history = list(history)
+                out.info["resumed_at"] = epoch
+                for step, metrics in enumerate(history, start=1):
+                    value = metrics.get(spec.objective)
+                    if single and value is not None and math.isfinite(value):
+                        with_retry(lambda: trial.report(value, step), what="reporting", log=log)
+                log.info("resumed after epoch %d/%d from the checkpoint of the trial it retries", epoch, spec.epochs)
             elif kind == "epoch":
                 epoch, metrics = message[1], message[2]
                 out.history.append(metrics)
@@ -241,6 +260,22 @@ class _Standby:
         if self.proc is not None:
             _discard(self.proc, self.conn)
         self.proc = self.conn = self.trainer = None
+
+
+def _keep_checkpoint(trial: optuna.Trial, store, message, log) -> None:
+    """Move an epoch's checkpoint to the store; one that cannot be kept costs a resume, not the trial."""
+    from search.service import checkpoints
+
+    epoch, path, seconds, nbytes = message
+    if store is None:
+        with contextlib.suppress(OSError):
+            os.remove(path)
+        return
+    try:
+        with_retry(lambda: checkpoints.keep(trial, store, epoch, path, seconds, nbytes), what="keeping the checkpoint",
+                   log=log)
+    except Exception as exc:
+        log.warning("checkpoint of epoch %d not kept: %s: %s", epoch, type(exc).__name__, exc)
 
 
 def _discard(proc, conn) -> None:

@@ -37,7 +37,7 @@ from optuna.trial import TrialState
 from search.core.counts import counts_from_states
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
-from search.service import models, recording
+from search.service import checkpoints, models, recording
 from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
 
@@ -264,12 +264,15 @@ class Worker:
         tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
         outputs = {"dir": os.path.join(self.outputs_dir, f"trial-{claim.trial_id}"), "model": spec.keep_models > 0}
         os.makedirs(outputs["dir"], exist_ok=True)
+        store = self.artifact_store(spec, tlog)
         try:
-            outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, outputs)
-            store = self.artifact_store(spec, tlog) if outcome.state == COMPLETE else None
-            with_retry(lambda: recording.record(trial, study, spec, outcome, store=store),
+            self.fetch_checkpoint(trial, store, outputs, tlog)
+            outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, outputs, store)
+            with_retry(lambda: recording.record(trial, study, spec, outcome, store=store if outcome.state == COMPLETE else None),
                        what="recording the result", log=tlog)
             tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
+            if outcome.state != INTERRUPTED:  # an interrupted trial's retry resumes from its checkpoint
+                checkpoints.discard(store, with_retry(lambda: trial.user_attrs.get(checkpoints.ATTR), what="reading", log=tlog))
             self.keep_model(study, spec, trial.number, outcome, tlog)
         finally:
             shutil.rmtree(outputs["dir"], ignore_errors=True)
@@ -278,6 +281,19 @@ class Worker:
             with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
         self.trials_run += 1
         self.after_trial(study, spec, failed=outcome.state == FAIL)
+
+    def fetch_checkpoint(self, trial: optuna.Trial, store, outputs: dict, tlog: TrialLog) -> None:
+        """For a retry of an interrupted trial: its checkpoint, so the run resumes there (else from epoch 0)."""
+        entry = trial.user_attrs.get("resume_from")
+        if not entry or store is None:
+            return
+        try:
+            outputs["resume"] = checkpoints.fetch(store, entry, outputs["dir"])
+        except Exception as exc:
+            tlog.warning("the checkpoint of epoch %s cannot be read (%s: %s): starting from epoch 0",
+                         entry.get("epoch"), type(exc).__name__, exc)
+            return
+        trial.set_user_attr(checkpoints.ATTR, entry)  # inherited: kept until this trial has its own
 
     def artifact_store(self, spec: StudySpec, tlog: TrialLog):
         """The study's artifact store, or None (logged) when this host cannot open it."""

@@ -191,3 +191,56 @@ def test_two_classes_made_indistinguishable_are_the_first_most_confused_pair(dig
     for w, pixels in zip(mistakes.worst, mistakes.images):
         assert (pixels == data.dev.images[w["index"]]).all() and data.dev.labels[w["index"]] == w["true"]
     assert result.to_dict()["mistakes"]["classes"] == digits.class_names
+
+
+class Checkpointed(Recorder):
+    """A Recorder that also keeps what the trainer says of its checkpoints and of a resume."""
+
+    def __init__(self, stop_after=None):
+        super().__init__(stop_after)
+        self.saved, self.resumed_at = {}, None
+
+    def checkpoint(self, epoch, path, seconds, nbytes):
+        self.saved[epoch] = path
+        assert seconds >= 0 and nbytes > 0
+
+    def resumed(self, epoch, history):
+        self.resumed_at, self.inherited = epoch, list(history)
+
+
+def test_a_run_stopped_at_epoch_3_of_6_resumes_at_epoch_4_from_its_checkpoint(digits, tmp_path):
+    config = SMALL.replace(optimizer={"lr_decay": "cosine"})
+    first = Checkpointed(stop_after=3)
+    stopped = train(config, digits, first, measure_latency=False, checkpoints=str(tmp_path))
+    # Every epoch is saved before it is reported, so the one the run was stopped at is too.
+    assert stopped.stop_reason == STOPPED and sorted(first.saved) == [1, 2, 3]
+    second = Checkpointed()
+    resumed = train(config, digits, second, measure_latency=False, checkpoints=str(tmp_path / "b"),
+                    resume_from=first.saved[3])
+    assert second.resumed_at == 3 and second.inherited == first.metrics[:3]
+    assert second.epochs == [4, 5, 6]  # the numbering continues
+    assert sorted(second.saved) == [4, 5]  # not after the last epoch
+    assert resumed.epochs_run == 6 and resumed.history[:3] == first.metrics[:3]
+    # ... with the optimizer's state: the cosine schedule continues from 3 epochs in, not from its start.
+    steps = -(-len(digits.train) // config.training.batch_size)
+    expected = [0.5 * config.optimizer.learning_rate * (1 + math.cos(math.pi * e * steps / (6 * steps))) for e in (4, 5)]
+    assert [m["learning_rate"] for m in second.metrics[:2]] == pytest.approx(expected, rel=1e-4)
+    assert resumed.metrics["dev_accuracy"] >= 0.9
+
+
+def test_a_transfer_run_resumes_in_its_fine_tuning_phase(digits, tmp_path):
+    config = TrainConfig().replace(
+        model={"backbone": "mobilenet_v2", "weights": "none", "dropout": 0.1},
+        transfer={"frozen_epochs": 0.5, "fine_tune_fraction": 0.2, "fine_tune_lr_ratio": 0.1},
+        optimizer={"name": "adam", "learning_rate": 1e-3},
+        training={"epochs": 4, "batch_size": 64},
+        data={"max_train_examples": 256},
+    )
+    first = Checkpointed(stop_after=3)
+    train(config, digits, first, measure_latency=False, checkpoints=str(tmp_path))
+    second = Checkpointed()
+    result = train(config, digits, second, measure_latency=False, resume_from=first.saved[2])  # the frozen phase's end
+    assert second.epochs == [3, 4]
+    assert [m["learning_rate"] for m in second.metrics] == pytest.approx([1e-4, 1e-4])  # the fine-tuning phase
+    backbone = result.model.get_layer("backbone_mobilenet_v2")
+    assert 0 < len([l for l in backbone.layers if l.trainable_weights]) < len(backbone.layers)
