@@ -25,14 +25,16 @@ RUN pip install "tensorflow[and-cuda]==2.21.0"
 
 # 2. The user every process runs as (not root), and the folders it owns: the Keras cache
 #    (KERAS_HOME: ImageNet weights, keras.datasets and TFDS downloads), the decoded-dataset cache
-#    (HPSEARCH_CACHE: dir: datasets decoded once per host) and the working folder.
+#    (HPSEARCH_CACHE: dir: datasets decoded once per host), the artifact store the compose file
+#    mounts (HPSEARCH_ARTIFACTS: kept models, checkpoints, images) and the working folder.
 #    UID/GID 1000 match the first user of most Linux hosts, so bind-mounted folders such as ./out
 #    are writable from both sides; pass other values with --build-arg.
 ARG HPSEARCH_UID=1000
 ARG HPSEARCH_GID=1000
 RUN groupadd --gid "${HPSEARCH_GID}" hpsearch \
  && useradd --uid "${HPSEARCH_UID}" --gid hpsearch --create-home --shell /bin/bash hpsearch \
- && mkdir -p /home/hpsearch/.keras/models /home/hpsearch/.keras/datasets /home/hpsearch/.cache/hpsearch /work/data /out \
+ && mkdir -p /home/hpsearch/.keras/models /home/hpsearch/.keras/datasets /home/hpsearch/.cache/hpsearch \
+            /home/hpsearch/artifacts /work/data /out \
  && chown -R hpsearch:hpsearch /home/hpsearch /work /out
 ENV HOME=/home/hpsearch \
     KERAS_HOME=/home/hpsearch/.keras \

@@ -179,13 +179,16 @@ def stream_split(folder: str, *, limit: int | None = None, shuffle_shards: bool 
     """
     import tensorflow as tf
 
-    reader = None
-    if shuffle_shards:
+    # Shard s holds elements s, s + SHARDS, s + 2 SHARDS, ... in that order, so the elements below
+    # `limit` are among the first ceil(limit / SHARDS) of each shard: reading only those keeps a
+    # sample of a large split (the training error's, each epoch) from scanning the whole split.
+    per_shard = None if limit is None else -(-limit // SHARDS)
 
-        def reader(shards):
+    def reader(shards):
+        if shuffle_shards:
             shards = shards.shuffle(SHARDS, seed=seed, reshuffle_each_iteration=True)
-            return shards.interleave(lambda d: d, cycle_length=4, num_parallel_calls=tf.data.AUTOTUNE,
-                                     deterministic=False)
+        return shards.interleave(lambda d: d if per_shard is None else d.take(per_shard), cycle_length=4,
+                                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=not shuffle_shards)
 
     ds = tf.data.Dataset.load(folder, reader_func=reader)
     if limit is not None:

@@ -155,12 +155,15 @@ def test_the_workers_share_one_dataset_cache_volume(stack):
 
 
 def test_export_writes_into_out_owned_by_the_host_user(stack):
-    got = stack.cli("export", STUDY, "-o", "/out/best.yaml")
+    # --model: the workers kept the trained model in the artifacts volume; the cli container reads it.
+    got = stack.cli("export", STUDY, "-o", "/out/best.yaml", "--model", "/out/best.keras")
     assert got.returncode == 0, got.stderr
     path = os.path.join(stack.root, "out", "best.yaml")
     assert os.stat(path).st_uid == HOST_UID
     doc = yaml.safe_load(open(path))
     assert doc["study"] == STUDY and doc["config"]["data"]["dataset"] == "dir:data/digits"
+    model = os.path.join(stack.root, "out", "best.keras")
+    assert os.stat(model).st_uid == HOST_UID and open(model, "rb").read(2) == b"PK"  # a .keras zip
 
 
 def test_the_dashboard_answers_on_loopback_only(stack):

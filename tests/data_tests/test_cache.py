@@ -67,3 +67,19 @@ def test_prepare_then_cache_list_and_clear_from_the_command_line(tmp_path):
 def test_prepare_refuses_a_bad_dataset_in_one_line(tmp_path):
     proc = run_cli("prepare", f"dir:{tmp_path / 'missing'}")
     assert proc.returncode != 0 and "does not exist" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_a_streamed_sample_is_exactly_the_first_elements_whatever_the_shard_order(tmp_path):
+    """What the training-error sample of a streamed split reads: elements 0 .. limit-1, each once."""
+    import numpy as np
+    import tensorflow as tf
+
+    count = 203  # not a multiple of the shard count
+    images = np.arange(count, dtype=np.uint8).reshape(count, 1, 1, 1).repeat(2, axis=1)
+    labels = np.arange(count, dtype=np.int32)
+    folder = str(tmp_path / "split")
+    datacache.write_split(tf.data.Dataset.from_tensor_slices((images, labels)), folder)
+    for limit in (1, 37, 200, count):
+        for shuffled in (False, True):
+            got = [int(y) for _, y in datacache.stream_split(folder, limit=limit, shuffle_shards=shuffled, seed=3)]
+            assert sorted(got) == list(range(limit)), (limit, shuffled)

@@ -197,6 +197,14 @@ def test_keras_cache_volume_is_shared_by_the_workers(services, raw):
         assert any(src == "keras-cache" for src, _, _ in volume_mounts(svc)), name
 
 
+def test_the_artifacts_volume_is_where_workers_write_and_the_dashboard_and_cli_read(services, raw):
+    assert "artifacts" in raw["volumes"]
+    target = "/home/hpsearch/artifacts"
+    for name in [*worker_services(services), "dashboard", "cli", "init"]:
+        assert ("artifacts", target, False) in volume_mounts(services[name]), name
+        assert services[name]["environment"]["HPSEARCH_ARTIFACTS"] == target, name
+
+
 def test_cli_service_writes_to_a_mounted_out_folder(services):
     cli = services["cli"]
     assert cli["profiles"] == ["cli"] and "command" not in cli and "ports" not in cli
