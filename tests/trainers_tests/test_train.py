@@ -93,15 +93,19 @@ def test_saved_model_loads_with_keras_alone_and_predicts(digits, tmp_path):
     assert np.allclose(loaded.predict(x, verbose=0), result.model.predict(x, verbose=0), atol=1e-5)
 
 
+# Half the epochs frozen, then the top 20% of the backbone fine-tuned at a tenth of the rate.
+TRANSFER = TrainConfig().replace(
+    model={"backbone": "mobilenet_v2", "weights": "none", "dropout": 0.1},
+    transfer={"frozen_epochs": 0.5, "fine_tune_fraction": 0.2, "fine_tune_lr_ratio": 0.1},
+    optimizer={"name": "adam", "learning_rate": 1e-3},
+    training={"epochs": 2, "batch_size": 64},
+    data={"max_train_examples": 256},
+)
+
+
 @pytest.mark.slow
 def test_transfer_learning_freezes_then_fine_tunes(digits):
-    config = TrainConfig().replace(
-        model={"backbone": "mobilenet_v2", "weights": "none", "dropout": 0.1},
-        transfer={"frozen_epochs": 0.5, "fine_tune_fraction": 0.2, "fine_tune_lr_ratio": 0.1},
-        optimizer={"name": "adam", "learning_rate": 1e-3},
-        training={"epochs": 2, "batch_size": 64},
-        data={"max_train_examples": 256},
-    )
+    config = TRANSFER
     rec = Recorder()
     result = train(config, digits, rec, measure_latency=False)
     assert result.epochs_run == 2
@@ -228,14 +232,9 @@ def test_a_run_stopped_at_epoch_3_of_6_resumes_at_epoch_4_from_its_checkpoint(di
     assert resumed.metrics["dev_accuracy"] >= 0.9
 
 
+@pytest.mark.slow
 def test_a_transfer_run_resumes_in_its_fine_tuning_phase(digits, tmp_path):
-    config = TrainConfig().replace(
-        model={"backbone": "mobilenet_v2", "weights": "none", "dropout": 0.1},
-        transfer={"frozen_epochs": 0.5, "fine_tune_fraction": 0.2, "fine_tune_lr_ratio": 0.1},
-        optimizer={"name": "adam", "learning_rate": 1e-3},
-        training={"epochs": 4, "batch_size": 64},
-        data={"max_train_examples": 256},
-    )
+    config = TRANSFER.replace(training={"epochs": 4})
     first = Checkpointed(stop_after=3)
     train(config, digits, first, measure_latency=False, checkpoints=str(tmp_path))
     second = Checkpointed()
