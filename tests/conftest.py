@@ -23,6 +23,13 @@ HPSEARCH = os.path.join(VENV_BIN, "hpsearch")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+# A suite started in the background by a non-interactive shell (`make test &`, nohup, some CI
+# runners) inherits SIGINT ignored, and so would every worker and dashboard it starts: the tests
+# that stop them with SIGINT (Ctrl-C) would wait forever. A handled signal is reset to its default
+# in the processes we start, so restoring Python's own handler here gives them a working Ctrl-C.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -19,6 +19,7 @@ background thread (search.service.refresher).
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import math
 import os
@@ -57,7 +58,7 @@ class Claim:
     """A trial this worker created under the budget lock, before its parameters are sampled."""
 
     trial_id: int
-    number: int
+    number: int  # -1 until run_trial has read it (under the trial's heartbeat)
     lock: dict[str, float]  # milliseconds waited for the budget lock, and held
 
 
@@ -216,20 +217,24 @@ class Worker:
             if trial_id is None:
                 trial_id = storage.create_new_trial(study._study_id)
         released = time.perf_counter()
-        # Heartbeat and identity at once, so a worker that dies now is noticed. (Inside the lock they
-        # would only make it longer: a worker dying between creating the row and these two writes
-        # leaves the same gap either way.)
-        Heartbeat(self.storage, trial_id, log).beat()
-        storage.set_trial_user_attr(trial_id, "worker", self.identity)
-        return Claim(trial_id, storage.get_trial_number_from_id(trial_id),
-                     {"wait_ms": round(1000 * (acquired - asked), 2), "held_ms": round(1000 * (released - acquired), 2)})
+        return Claim(trial_id, -1, {"wait_ms": round(1000 * (acquired - asked), 2),
+                                    "held_ms": round(1000 * (released - acquired), 2)})
 
     # ---- one trial -------------------------------------------------------------------
     def run_trial(self, study: optuna.Study, spec: StudySpec, claim: Claim) -> None:
-        tlog = TrialLog(log, {"study": study.study_name, "trial": claim.number})
         # The heartbeat runs from the trial's creation: sampling its parameters can take seconds on a
-        # busy machine with a long history, longer than the grace before other workers call it stale.
-        with Heartbeat(self.storage, claim.trial_id, tlog):
+        # busy machine with a long history, longer than the grace before other workers call it stale,
+        # and a database outage right after the row was created must not orphan it. So the first
+        # beat, this worker's identity and the trial's number come under the running heartbeat, the
+        # last two waiting out an outage like every other write of a running trial.
+        storage = study._storage
+        with Heartbeat(self.storage, claim.trial_id, log) as heartbeat:
+            heartbeat.beat()
+            with_retry(lambda: storage.set_trial_user_attr(claim.trial_id, "worker", self.identity),
+                       what="claiming the trial", log=log)
+            claim = dataclasses.replace(claim, number=with_retry(lambda: storage.get_trial_number_from_id(claim.trial_id),
+                                                                 what="claiming the trial", log=log))
+            tlog = heartbeat.log = TrialLog(log, {"study": study.study_name, "trial": claim.number})
             try:
                 self._run_claimed(study, spec, claim, tlog)
             except optuna.exceptions.UpdateFinishedTrialError:
