@@ -89,8 +89,6 @@ class Journal:
 # ---- raw Optuna worker (a child process) -------------------------------------------------------
 def raw_worker(url: str, name: str, trials: int) -> int:
     import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
 
     from search.core.storage import open_storage
     from spaces import get_space
@@ -105,6 +103,16 @@ def raw_worker(url: str, name: str, trials: int) -> int:
     while name not in {s.study_name for s in storage.optuna.get_all_studies()}:
         time.sleep(0.05)
     study = optuna.load_study(study_name=name, storage=storage.optuna, sampler=make_sampler(spec), pruner=make_pruner(spec))
+    optimize_raw(study, space, spec, paced, trials)
+    return 0
+
+
+def optimize_raw(study, space, spec, trainer, budget: int) -> None:
+    """What a user of raw Optuna writes: `study.optimize` over `trainer`, reporting each epoch to the
+    pruner, until `budget` trials of the study finished (complete or pruned), whoever ran them."""
+    import optuna
+    from optuna.study import MaxTrialsCallback
+    from optuna.trial import TrialState
 
     class Reporter:
         def __init__(self, trial):
@@ -120,13 +128,12 @@ def raw_worker(url: str, name: str, trials: int) -> int:
     def objective(trial):
         trial.set_user_attr("worker", {"pid": os.getpid()})  # to find each worker's cycle, as hpsearch records
         reporter = Reporter(trial)
-        result = paced(space.suggest(trial, spec.base_config(trial.number)), None, reporter)
+        result = trainer(space.suggest(trial, spec.base_config(trial.number)), None, reporter)
         if reporter.pruned:
             raise optuna.TrialPruned()
         return result.metrics["dev_accuracy"]
 
-    study.optimize(objective, callbacks=[MaxTrialsCallback(trials, states=(TrialState.COMPLETE, TrialState.PRUNED))])
-    return 0
+    study.optimize(objective, callbacks=[MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED))])
 
 
 # ---- one measurement -------------------------------------------------------------------------

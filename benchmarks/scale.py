@@ -75,8 +75,6 @@ def figures_key(name: str) -> int:
 # ---- raw Optuna worker (a child process) -------------------------------------------------------
 def raw_worker(url: str, name: str, budget: int, epochs: int = EPOCHS) -> int:
     import optuna
-    from optuna.study import MaxTrialsCallback
-    from optuna.trial import TrialState
 
     from search.core.spec import HALTED_ATTR, make_pruner, make_sampler
     from search.core.storage import open_storage
@@ -94,27 +92,9 @@ def raw_worker(url: str, name: str, budget: int, epochs: int = EPOCHS) -> int:
     while storage.optuna.get_study_user_attrs(study_id).get(HALTED_ATTR):
         time.sleep(0.1)
     study = optuna.load_study(study_name=name, storage=storage.optuna, sampler=make_sampler(spec), pruner=make_pruner(spec))
+    from benchmarks.coordination import optimize_raw
 
-    class Reporter:
-        def __init__(self, trial):
-            self.trial, self.pruned = trial, False
-
-        def report(self, epoch, metrics):
-            self.trial.report(metrics["dev_accuracy"], epoch)
-            self.pruned = self.trial.should_prune()
-
-        def should_stop(self):
-            return self.pruned
-
-    def objective(trial):
-        trial.set_user_attr("worker", {"pid": os.getpid()})
-        reporter = Reporter(trial)
-        result = paced(space.suggest(trial, spec.base_config(trial.number)), None, reporter)
-        if reporter.pruned:
-            raise optuna.TrialPruned()
-        return result.metrics["dev_accuracy"]
-
-    study.optimize(objective, callbacks=[MaxTrialsCallback(budget, states=(TrialState.COMPLETE, TrialState.PRUNED))])
+    optimize_raw(study, space, spec, paced, budget)
     return 0
 
 
