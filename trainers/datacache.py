@@ -20,7 +20,6 @@ change between runs.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import glob
 import hashlib
 import json
@@ -35,6 +34,7 @@ from typing import Any, Callable
 import numpy as np
 
 from trainers.config import ConfigError
+from trainers.filelock import locked
 
 ENV_CACHE = "HPSEARCH_CACHE"
 FORMAT = 1  # bump when the layout or the decoding changes: old entries then miss, never mislead
@@ -79,20 +79,6 @@ def _read_manifest(folder: str) -> dict[str, Any] | None:
     return manifest if manifest.get("format") == FORMAT else None
 
 
-@contextlib.contextmanager
-def _locked(path: str, *, blocking: bool = True):
-    with open(path, "a") as f:
-        try:
-            fcntl.flock(f, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
-
-
 def open_or_build(description: dict[str, Any], build: Callable[[str], dict[str, Any]]) -> tuple[Entry, bool]:
     """The complete entry for `description`, built by `build(folder)` if no process has yet.
 
@@ -113,10 +99,10 @@ def open_or_build(description: dict[str, Any], build: Callable[[str], dict[str, 
     if manifest:
         return Entry(final, manifest), False
     lock = os.path.join(root, key + ".lock")
-    with _locked(lock, blocking=False) as free:
+    with locked(lock, blocking=False) as free:
         if not free:
             log.info("another process is building the dataset cache %s; waiting for it", final)
-    with _locked(lock):
+    with locked(lock):
         manifest = _read_manifest(final)
         if manifest:
             return Entry(final, manifest), False
@@ -239,7 +225,7 @@ def clear(keys: list[str] | None = None) -> list[str]:
         key = os.path.basename(folder)
         if not os.path.isdir(folder) or (wanted is not None and key not in wanted):
             continue
-        with _locked(os.path.join(root, key + ".lock"), blocking=False) as free:
+        with locked(os.path.join(root, key + ".lock"), blocking=False) as free:
             if free:
                 shutil.rmtree(folder, ignore_errors=True)
                 removed.append(key)
@@ -247,7 +233,7 @@ def clear(keys: list[str] | None = None) -> list[str]:
     if wanted is None:
         for leftover in glob.glob(os.path.join(root, ".build-*")):
             key = os.path.basename(leftover).split("-")[1]
-            with _locked(os.path.join(root, key + ".lock"), blocking=False) as free:
+            with locked(os.path.join(root, key + ".lock"), blocking=False) as free:
                 if free:
                     shutil.rmtree(leftover, ignore_errors=True)
     return removed

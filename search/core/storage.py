@@ -12,7 +12,6 @@ scrubs every password this process has seen from every log line.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import logging
 import os
 import re
@@ -23,6 +22,8 @@ from typing import Iterator
 
 import optuna
 from optuna.storages import BaseStorage
+
+from trainers.filelock import locked
 
 ENV_URL = "HPSEARCH_STORAGE"
 ENV_PASSWORD = "HPSEARCH_DB_PASSWORD"
@@ -154,49 +155,34 @@ class Storage:
         PostgreSQL: a transaction-scoped advisory lock (released on commit, or by the server if
         the holder dies). Files: an flock on a lock file beside the storage, one per key.
         """
-        digest = zlib.crc32(f"hpsearch:{key}".encode())
-        if self.embedded or self.url.startswith("sqlite"):
-            path = journal_path(self.url) if self.embedded else self.url.split("///", 1)[-1]
-            with open(f"{path}.lock-{digest:08x}", "a+") as f:
-                fcntl.flock(f, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
-            return
-        if self.url.startswith("postgresql"):
-            from sqlalchemy import text
-
-            with self.backend.engine.begin() as conn:
-                conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": digest})
-                yield
-            return
-        yield  # other databases: no lock; the budget may then overshoot by a few trials
+        with self._lock(key, blocking=True):
+            yield
 
     @contextlib.contextmanager
     def try_lock(self, key: str) -> Iterator[bool]:
         """Like `lock`, but never waits: yields False at once when another process holds it."""
+        with self._lock(key, blocking=False) as held:
+            yield held
+
+    @contextlib.contextmanager
+    def _lock(self, key: str, *, blocking: bool) -> Iterator[bool]:
         digest = zlib.crc32(f"hpsearch:{key}".encode())
         if self.embedded or self.url.startswith("sqlite"):
             path = journal_path(self.url) if self.embedded else self.url.split("///", 1)[-1]
-            with open(f"{path}.lock-{digest:08x}", "a+") as f:
-                try:
-                    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    yield False
-                    return
-                try:
-                    yield True
-                finally:
-                    fcntl.flock(f, fcntl.LOCK_UN)
+            with locked(f"{path}.lock-{digest:08x}", blocking=blocking) as held:
+                yield held
             return
         if self.url.startswith("postgresql"):
             from sqlalchemy import text
 
             with self.backend.engine.begin() as conn:
-                yield bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": digest}).scalar())
+                if blocking:
+                    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": digest})
+                    yield True
+                else:
+                    yield bool(conn.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": digest}).scalar())
             return
-        yield True
+        yield True  # other databases: no lock; the budget may then overshoot by a few trials
 
     def budget_lock(self, study_name: str) -> contextlib.AbstractContextManager[None]:
         return self.lock(f"budget:{study_name}")
