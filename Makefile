@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 # The demo's study lives in its own embedded storage file, so reruns start fresh.
 DEMO_STORAGE ?= demo-studies.journal
+# Where its trials keep their models and images: beside the storage file (hpsearch's default).
+DEMO_ARTIFACTS := $(basename $(DEMO_STORAGE))-artifacts
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv demo test test-fast test-deps reliability clean
@@ -18,14 +20,14 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 demo: venv
-	rm -f $(DEMO_STORAGE) $(DEMO_STORAGE).lock*
+	rm -rf $(DEMO_STORAGE) $(DEMO_STORAGE).lock* $(DEMO_ARTIFACTS)
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) launch demo --dataset digits --space small \
 	    --trials 12 --epochs 8 --pruner median --human-error 0.005 --workers 2
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) status demo
-	$(BIN)/hpsearch --storage $(DEMO_STORAGE) export demo -o demo-best.yaml
+	$(BIN)/hpsearch --storage $(DEMO_STORAGE) export demo -o demo-best.yaml --model demo-best.keras
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) report demo
 	@echo
-	@echo "Best configuration written to demo-best.yaml. Next:"
+	@echo "Best configuration written to demo-best.yaml, its trained model to demo-best.keras. Next:"
 	@echo "  $(BIN)/hpsearch train demo-best.yaml --save model.keras    # retrain it, no database needed"
 	@echo "  $(BIN)/hpsearch --storage $(DEMO_STORAGE) dashboard          # then open http://127.0.0.1:8080"
 
@@ -54,7 +56,7 @@ test-fast: venv
 	$(BIN)/python -m pytest tests -m "not slow"
 
 clean:
-	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock* demo-best.yaml
+	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock* demo-best.yaml $(DEMO_ARTIFACTS) demo-best.keras
 
 # Benchmarks against hpsearch's peers (not part of `make test`): benchmarks/results/*.json and
 # BENCHMARKS.md, about 35 minutes on 2 cores; bench-quick: under 10 minutes, BENCHMARKS-quick.md.
