@@ -171,8 +171,12 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
         with open(f"{root}/pw", "w") as f:
             f.write(password)
         os.chmod(f"{root}/pw", 0o644)
+        # The server runs as nobody, which may not enter the checkout (a clone in a mode-0700 folder):
+        # it reads a copy of the repo's pg_hba.conf, and runs from the test's own folder.
+        hba = shutil.copy(PG_HBA_TLS, f"{root}/pg_hba.conf")
+        os.chmod(hba, 0o644)
         subprocess.run([pg_bin("initdb"), "-D", datadir, "-U", "hpsearch", "--pwfile", f"{root}/pw", "--no-sync"],
-                       check=True, capture_output=True, preexec_fn=_drop_to_nobody)
+                       check=True, capture_output=True, preexec_fn=_drop_to_nobody, cwd=root)
         # The key must belong to the server's user with mode 0600 (uid 999 in the image): here, nobody.
         key = os.path.join(datadir, "server.key")
         shutil.copy(f"{certs}/server.key", key)
@@ -186,8 +190,8 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
         server = subprocess.Popen(
             [pg_bin("postgres"), "-D", datadir, "-p", str(port), "-k", datadir, "-c", "listen_addresses=127.0.0.1",
              "-c", "ssl=on", "-c", f"ssl_cert_file={certs}/server.crt", "-c", f"ssl_key_file={key}",
-             "-c", f"hba_file={PG_HBA_TLS}", "-c", "fsync=off"],
-            stdout=open(f"{root}/server.log", "w"), stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody,
+             "-c", f"hba_file={hba}", "-c", "fsync=off"],
+            stdout=open(f"{root}/server.log", "w"), stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody, cwd=root,
         )
         try:
             ready, deadline = None, time.monotonic() + 120  # a busy machine starts a server slowly
