@@ -62,6 +62,17 @@ def _storage(ctx: click.Context):
 
 
 # ---- launch ----------------------------------------------------------------------------
+def _duration(value: str | None) -> float | None:
+    from search.core.budget import DurationError, parse_duration
+
+    if value is None:
+        return None
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--time-budget'") from None
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--space", default="default", show_default=True, help="Space name, or module path (mypkg.myspace).")
@@ -74,6 +85,9 @@ def _storage(ctx: click.Context):
               help="Decoded splits each trial keeps in RAM; the rest stream from the per-host cache.")
 @click.option("--weights", default="imagenet", show_default=True, help="Pretrained backbones: imagenet | none | FILE.")
 @click.option("--trials", type=int, default=50, show_default=True, help="Study-wide budget of finished trials.")
+@click.option("--time-budget", callback=lambda ctx, param, value: _duration(value), metavar="DURATION",
+              help="Study-wide time budget from its first trial (90s, 60m, 1h30m; a bare number is seconds): "
+                   "no trial starts after it, running ones finish. With --resume: a fresh allowance.")
 @click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per trial.")
 @click.option("--pruner", default="median", show_default=True, help="median | sha | hyperband | none")
 @click.option("--sampler", default="tpe", show_default=True, help="tpe | random | gp")
@@ -98,6 +112,7 @@ def _storage(ctx: click.Context):
 @click.pass_context
 def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **options):
     """Create study NAME with its whole spec; workers anywhere pick it up."""
+    from search.core.budget import describe_duration
     from search.core.spec import StudySpec
     from search.service.studies import launch as launch_study
     from spaces import load_narrowing
@@ -107,8 +122,9 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **optio
     spec.validate()
     storage = _storage(ctx)
     study = launch_study(storage, name, spec, resume=resume)
+    within = f" within {describe_duration(spec.time_budget)}" if spec.time_budget else ""
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
-               f"{spec.trials} trials of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
+               f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
     if workers:
         from search.cli.local import run_local_workers

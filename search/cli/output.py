@@ -31,11 +31,16 @@ def duration(seconds: float | None) -> str:
 
 
 def print_study_table(summaries: Iterable) -> None:
+    summaries = list(summaries)
+    timed = any(s.time_budget is not None for s in summaries)
+    columns = ["study", "state", "done/budget", "complete", "pruned", "failed", "running", "best", "best trial", "ETA"]
+    if timed:
+        columns.insert(3, "time left")
     table = Table(title="studies")
-    for col in ("study", "state", "done/budget", "complete", "pruned", "failed", "running", "best", "best trial", "ETA"):
+    for col in columns:
         table.add_column(col, justify="left" if col in ("study", "state") else "right")
     for s in summaries:
-        table.add_row(
+        row = [
             s.name,
             s.state,
             f"{s.counts.finished}/{s.budget if s.budget is not None else '-'}",
@@ -46,8 +51,14 @@ def print_study_table(summaries: Iterable) -> None:
             f"{s.objective}={_fmt(s.best_value)}" if s.best_value is not None else "-",
             _fmt(s.best_trial),
             duration(s.eta_seconds),
-        )
+        ]
+        if timed:
+            row.insert(3, f"{duration(s.time_left)} of {duration(s.time_budget)}" if s.time_budget is not None else "-")
+        table.add_row(*row)
     console.print(table)
+    for s in summaries:  # why each finished study stopped starting trials
+        if s.ended:
+            console.print(f"{s.name}: ended, {s.ended}", highlight=False)
 
 
 def trial_row(t) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class StudySpec:
     memory_budget_mb: int = 512
     weights: str = "imagenet"
     trials: int = 50
+    time_budget: float | None = None  # seconds from the first trial's claim; then no trial starts
     epochs: int = 10
     pruner: str = "median"
     sampler: str = "tpe"
@@ -76,6 +77,8 @@ class StudySpec:
             raise SpecError("pruning needs a single objective: use --pruner none with several objectives")
         if self.trials < 1:
             raise SpecError(f"--trials must be at least 1, got {self.trials}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise SpecError(f"--time-budget must be positive, got {self.time_budget:g} s")
         if self.epochs < 1:
             raise SpecError(f"--epochs must be at least 1, got {self.epochs}")
         check_error_rate("--human-error", self.human_error)

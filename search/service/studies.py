@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.core import budget as time_budget
 from search.core.artifacts import default_location, normalize_location, open_store
 from search.core.counts import Counts, count_trials
 from search.core.ranking import ranked_trials
@@ -33,10 +34,18 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
         if stored is None:
             raise StudyError(f"study {name!r} was not launched by hpsearch; it has no spec to resume")
         study = optuna.load_study(study_name=name, storage=storage.optuna)
-        if spec.trials != stored.trials:  # resuming may raise the budget; nothing else changes
-            study.set_user_attr(SPEC_ATTR, {**stored.to_dict(), "trials": spec.trials})
+        # Resuming may change the budgets (trials, time); nothing else.
+        changed = {"trials": spec.trials}
+        if spec.time_budget is not None:
+            changed["time_budget"] = spec.time_budget
+        if any(getattr(stored, k) != v for k, v in changed.items()):
+            study.set_user_attr(SPEC_ATTR, {**stored.to_dict(), **changed})
         if study.user_attrs.get(HALTED_ATTR):
             study.set_user_attr(HALTED_ATTR, "")
+        if study.user_attrs.get(time_budget.CLOCK_ATTR) or study.user_attrs.get(time_budget.ENDED_ATTR):
+            # A resumed study gets a fresh allowance: its clock restarts at the next claim.
+            study.set_user_attr(time_budget.CLOCK_ATTR, {})
+            study.set_user_attr(time_budget.ENDED_ATTR, "")
         return study
     check_pretrained_weights(spec)  # a new study only: offline, it would otherwise halt after its failures
     location = spec.artifacts or default_location(storage)
@@ -69,6 +78,9 @@ class StudySummary:
     best_trial: int | None
     objective: str
     eta_seconds: float | None
+    time_budget: float | None = None  # seconds, as launched
+    time_left: float | None = None  # seconds of it left (all of it before the first trial)
+    ended: str | None = None  # why no more trials start: budget met, time spent, halted
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +96,9 @@ class StudySummary:
             "best_trial": self.best_trial,
             "objective": self.objective,
             "eta_seconds": self.eta_seconds,
+            "time_budget_seconds": self.time_budget,
+            "time_left_seconds": self.time_left,
+            "ended": self.ended,
         }
 
 
@@ -94,14 +109,27 @@ def summarize(study: optuna.Study) -> StudySummary:
     ranked = ranked_trials(study, spec)
     best = ranked[0] if ranked else None
     budget = spec.trials if spec else None
-    if study.user_attrs.get(HALTED_ATTR):
-        state = "halted"
+    attrs = study.user_attrs
+    seconds = spec.time_budget if spec else None
+    left = time_budget.time_left(seconds, attrs)
+    ended = None
+    if attrs.get(HALTED_ATTR):
+        state, ended = "halted", f"halted: {attrs[HALTED_ATTR]}"
     elif budget is not None and counts.finished >= budget:
-        state = "done"
+        state, ended = "done", f"trial budget of {budget} met"
+    elif time_budget.spent(seconds, attrs):
+        # The time ran out: nothing new starts, the running trials finish.
+        state = "finishing" if counts.running else "done"
+        ended = (attrs.get(time_budget.ENDED_ATTR) or {}).get("reason") or time_budget.spent_reason(seconds)
     elif counts.running:
         state = "running"
     else:
         state = "waiting for workers"
+    eta_seconds = eta(trials, counts, budget)
+    if state == "done":
+        eta_seconds = 0.0
+    elif left is not None and state != "halted":
+        eta_seconds = left if eta_seconds is None else min(eta_seconds, left)
     return StudySummary(
         name=study.study_name,
         state=state,
@@ -110,7 +138,10 @@ def summarize(study: optuna.Study) -> StudySummary:
         best_value=best.values[0] if best else None,
         best_trial=best.number if best else None,
         objective=spec.objective if spec else "value",
-        eta_seconds=eta(trials, counts, budget),
+        eta_seconds=eta_seconds,
+        time_budget=seconds,
+        time_left=left,
+        ended=ended,
     )
 
 

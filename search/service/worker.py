@@ -35,6 +35,7 @@ import optuna
 import psutil
 from optuna.trial import TrialState
 
+from search.core import budget
 from search.core.counts import counts_from_states
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
@@ -150,8 +151,8 @@ class Worker:
         log.info("worker stopped after %d trials", self.trials_run)
         return 0
 
-    def candidate_studies(self) -> list[tuple[str, StudySpec]]:
-        """The studies this worker may serve: launched by hpsearch, not halted (names and specs)."""
+    def candidate_studies(self) -> list[tuple[str, StudySpec, dict]]:
+        """The studies this worker may serve: launched by hpsearch, not halted (names, specs, user attrs)."""
         out = []
         for name, (_, attrs) in self.storage.studies_user_attrs().items():
             if self.only and name not in self.only:
@@ -163,7 +164,7 @@ class Worker:
                 continue
             if spec is None or attrs.get(HALTED_ATTR):
                 continue
-            out.append((name, spec))
+            out.append((name, spec, attrs))
         return out
 
     def run_next(self) -> bool | str:
@@ -171,7 +172,11 @@ class Worker:
         candidates = self.candidate_studies()
         random.shuffle(candidates)  # spread workers over studies
         all_done = bool(self.only) and len(candidates) == len(self.only)
-        for name, spec in candidates:
+        for name, spec, attrs in candidates:
+            if budget.spent(spec.time_budget, attrs):  # running trials finish; nothing new starts
+                if not attrs.get(budget.ENDED_ATTR):
+                    self.end_study(name, spec)
+                continue
             try:
                 study = self.load(name, spec)
             except SpecError as exc:  # e.g. a sampler this worker cannot build: other workers may
@@ -213,12 +218,39 @@ class Worker:
             counts = counts_from_states(self.storage.count_states(study._study_id))
             if counts.waiting == 0 and counts.counted >= spec.trials:
                 return None
+            if spec.time_budget is not None and not self.start_clock(study, spec):
+                return None
             trial_id = study._pop_waiting_trial_id() if counts.waiting else None
             if trial_id is None:
                 trial_id = storage.create_new_trial(study._study_id)
         released = time.perf_counter()
         return Claim(trial_id, -1, {"wait_ms": round(1000 * (acquired - asked), 2),
                                     "held_ms": round(1000 * (released - acquired), 2)})
+
+    def start_clock(self, study: optuna.Study, spec: StudySpec) -> bool:
+        """Under the budget lock: start the study's clock at its first claim; False once it has run out.
+
+        The attrs are read afresh here (one query), not from the poll: another worker may have
+        started the clock, or spent it, since.
+        """
+        attrs = study._storage.get_study_user_attrs(study._study_id)
+        if budget.clock_started(attrs) is None:
+            study.set_user_attr(budget.CLOCK_ATTR, budget.clock_mark())
+            log.info("[study=%s] time budget of %s starts now", study.study_name, budget.describe_duration(spec.time_budget))
+            return True
+        if budget.spent(spec.time_budget, attrs):
+            if not attrs.get(budget.ENDED_ATTR):
+                self.end_study(study.study_name, spec)
+            return False
+        return True
+
+    def end_study(self, name: str, spec: StudySpec) -> None:
+        """Record, once, that the time budget ended the study: `status` shows the reason."""
+        reason = budget.spent_reason(spec.time_budget)
+        study = optuna.load_study(study_name=name, storage=self.storage.optuna)
+        if not study.user_attrs.get(budget.ENDED_ATTR):
+            study.set_user_attr(budget.ENDED_ATTR, budget.ended_mark(reason))
+            log.info("[study=%s] %s: no new trials start; running ones finish", name, reason)
 
     # ---- one trial -------------------------------------------------------------------
     def run_trial(self, study: optuna.Study, spec: StudySpec, claim: Claim) -> None:
