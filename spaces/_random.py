@@ -24,7 +24,9 @@ class RandomTrial:
 
     def suggest_int(self, name: str, low: int, high: int, *, log: bool = False) -> int:
         if log:
-            value = int(round(math.exp(self._rng.uniform(math.log(low), math.log(high + 1) - 1e-9) - 0.5)))
+            # As Optuna does: log-uniform over [low - 0.5, high + 0.5], then rounded, so that each
+            # integer gets the share of the log scale its rounding interval covers.
+            value = int(round(math.exp(self._rng.uniform(math.log(low - 0.5), math.log(high + 0.5)))))
             value = min(max(value, low), high)
         else:
             value = self._rng.randint(low, high)

@@ -2,7 +2,9 @@
 
 Ranges follow common practice: the learning rate spans four decades and is searched on a log
 scale; SGD momentum is searched through r with beta = 1 - 10**r, so that values between 0.99
-and 0.999 (where small changes matter most) get as much attention as 0.9 .. 0.99.
+and 0.999 (where small changes matter most) get as much attention as 0.9 .. 0.99. The head's
+hidden layer is a choice (none, as in a plain softmax classifier, or a dense layer) and, when
+chosen, its units on a log scale: the seeds rank hidden units second only to the learning rate.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ COMMON = {
     "lr_decay": Categorical(LR_DECAYS, why="schedule over the run"),
     "batch_size": Categorical((16, 32, 64, 128), why="powers of two; smaller adds gradient noise"),
     "dropout": Float(0.0, 0.5, why="regularisation before the classifier"),
+    "hidden_layer": Categorical((False, True), why="a dense layer before the softmax, or none"),
+    "head_units": Int(32, 1024, log=True, why="its units: after the learning rate, the knob that matters most"),
     "batch_norm": Categorical(("none", "before", "after"), why="BN before or after each activation, or none"),
     "augment_policy": Categorical(AUGMENT_POLICIES, why="training-only augmentation, in the model"),
     "augment_magnitude": Float(0.05, 0.5, why="strength of the chosen policy"),
@@ -44,6 +48,7 @@ TRANSFER = {
 def build(pick: Picker, base: TrainConfig) -> TrainConfig:
     backbone = pick("backbone")
     model = {"backbone": backbone, "batch_norm": pick("batch_norm"), "dropout": pick("dropout")}
+    model["head_units"] = pick("head_units") if pick("hidden_layer") else 0
     if backbone == "small_cnn":
         model.update(depth=pick("depth"), width=pick("width"))
     policy = pick("augment_policy")

@@ -46,7 +46,23 @@ def test_every_sample_is_a_valid_config_within_the_ranges(seed):
         assert "depth" in p and "fine_tune_fraction" not in p
     else:
         assert "depth" not in p and {"frozen_epochs", "fine_tune_fraction", "fine_tune_lr_ratio"} <= set(p)
+    if p["hidden_layer"]:
+        assert 32 <= p["head_units"] <= 1024 and config.model.head_units == p["head_units"]
+    else:
+        assert "head_units" not in p and config.model.head_units == 0
     assert TrainConfig.from_yaml(config.to_yaml()) == config
+
+
+@pytest.mark.parametrize("name", ["default", "small"])
+def test_both_builtin_spaces_sample_a_hidden_layer_before_the_softmax_with_log_scaled_units(name):
+    space = get_space(name)
+    units = [space.suggest(RandomTrial(s)).model.head_units for s in range(400)]
+    hidden = [u for u in units if u]
+    assert 150 < len(hidden) < 250  # half the configurations have one
+    below = sum(u < 181 for u in hidden)  # 181 ~ the log-midpoint of 32 .. 1024
+    assert 0.35 < below / len(hidden) < 0.65
+    narrowed = get_space(name, {"hidden_layer": [True], "head_units": {"low": 64, "high": 128}})
+    assert all(64 <= narrowed.suggest(RandomTrial(s)).model.head_units <= 128 for s in range(20))
 
 
 def test_learning_rate_is_log_distributed():
