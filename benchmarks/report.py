@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import statistics
 from typing import Any
 
 from benchmarks.common import QUICK_RESULTS, REPO, RESULTS
+from benchmarks import report_search
 from benchmarks.report_data import data, data_targets
 
-ORDER = ["search_efficiency", "trainer_overhead", "coordination", "gpu", "scale", "data"]
-TITLES = {"search_efficiency": "1. search efficiency", "trainer_overhead": "2. trainer overhead",
+ORDER = ["search_efficiency", "seed_lab", "trainer_overhead", "coordination", "gpu", "scale", "data"]
+TITLES = {"search_efficiency": "1. search efficiency", "seed_lab": "1b. seed lab", "trainer_overhead": "2. trainer overhead",
           "coordination": "3. coordination", "gpu": "4. GPU", "scale": "5. scale", "data": "6. data"}
 
 
@@ -111,22 +111,6 @@ def noise(docs: dict[str, dict]) -> list[str]:
     return [text, ""]
 
 
-def reach_text(t: dict) -> str:
-    """The share of the budget used to come near the unpruned best: the median the verdict rests on
-    (a seed that never got there counts as never), then the seeds that did."""
-    f = t["fraction_of_budget"]
-    never = f.get("missing", 0)
-    median = t.get("median_counting_misses_as_never")
-    head = f"median {num(median, 3, pct=True)}" if median is not None else "median: never"
-    if never:
-        reached = [v for v in f["values"] if v is not None]
-        head += (f", counting the {never} of {f['n']} seeds that never got there as never"
-                 + (f" (the others: {', '.join(num(v, 3, pct=True) for v in reached)})" if reached else ""))
-    elif f.get("n", 0) > 1:
-        head += f" ({num(f['min'], 3, pct=True)}–{num(f['max'], 3, pct=True)})"
-    return head + " of the budget"
-
-
 def met(flag) -> str:
     if flag is None:
         return "**not measured**"
@@ -137,10 +121,9 @@ def targets_table(docs) -> list[str]:
     rows = []
     se = docs.get("search_efficiency")
     if se:
-        t = se["targets"]["pruning_reaches_unpruned_best"]
-        rows.append(("1 search efficiency", t["target"], reach_text(t), t["met"]))
-        t = se["targets"]["best_vs_kerastuner_hyperband"]
-        rows.append(("1 search efficiency", t["target"], f"{num(t['hpsearch'])} vs {num(t['kerastuner_hyperband'])}", t["met"]))
+        rows += report_search.search_targets(se)
+    if docs.get("seed_lab"):
+        rows += report_search.seed_lab_targets(docs["seed_lab"])
     to = docs.get("trainer_overhead")
     if to:
         for key in ("train_throughput", "whole_epoch"):
@@ -168,67 +151,11 @@ def targets_table(docs) -> list[str]:
 
 # ---- sections --------------------------------------------------------------------------------
 def search_efficiency(doc) -> list[str]:
-    s = doc["settings"]
-    out = ["## 1. Search efficiency", "", *provenance(doc)]
-    out += [
-        f"Task: {s['dataset']}. Space `{s['space']}` for every contender (KerasTuner samples the same dimensions "
-        f"through an adapter). Budget: {s['budget_epochs']} training epochs per contender and seed, at most "
-        f"{s['max_epochs_per_configuration']} epochs per configuration; seeds {', '.join(map(str, s['seeds']))}. "
-        "hpsearch's trials run in-process: the process-per-trial cost is measured in benchmark 3. "
-        f"hpsearch's pruned contender uses the {s['best_pruner']} pruner, chosen by an earlier pilot that this command "
-        f"does not re-run (recorded in benchmarks/search_efficiency.py: {s.get('pruner_pilot', 'no figures recorded')}).",
-        "",
-        "Best dev accuracy: the highest dev accuracy any contender measured at the end of any epoch (one rule for all). "
-        "Pick: the configuration each contender itself returns as best (hpsearch: the complete trial with the best "
-        "final-epoch dev accuracy; KerasTuner: the trial with the best val_accuracy at any epoch, restored from its "
-        "checkpoint), and that model's test accuracy. Near best: epochs and seconds until the contender first came "
-        "within 0.5 points of its own final best dev accuracy. Pruned: the share of epochs spent on trials that were "
-        "stopped early (for KerasTuner Hyperband, the lines of trials never promoted to the full epochs). Median "
-        "(min–max) over seeds.",
-        "",
-        "| contender | best dev accuracy | pick: dev | pick: test | epochs to near best | seconds to near best | pruned epochs | trials | search seconds |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name, row in doc["table"].items():
-        out.append(f"| {name} | {spread(row['best_dev_accuracy'])} | {spread(row['pick_dev_accuracy'])} | "
-                   f"{spread(row['pick_test_accuracy'])} | {spread(row['epochs_to_near_best'], 0)} | "
-                   f"{spread(row['seconds_to_near_best'], 0)} | {spread(row['pruned_epoch_fraction'], 2, pct=True)} | "
-                   f"{spread(row['trials'], 0)} | {spread(row['seconds'], 0)} |")
-    t = doc["targets"]
-    out += ["", f"- {t['pruning_reaches_unpruned_best']['target']}: {met(t['pruning_reaches_unpruned_best']['met'])} — "
-                f"per seed, the share of the budget hpsearch with the {s['best_pruner']} pruner used before its best came "
-                f"within 0.5 points of the no-pruning contender's best on the same seed: "
-                f"{reach_text(t['pruning_reaches_unpruned_best'])}.",
-            f"- {t['best_vs_kerastuner_hyperband']['target']}: {met(t['best_vs_kerastuner_hyperband']['met'])} — "
-            f"{num(t['best_vs_kerastuner_hyperband']['hpsearch'])} against {num(t['best_vs_kerastuner_hyperband']['kerastuner_hyperband'])}."]
-    out += pruning_facts(doc, f"hpsearch TPE + {s['best_pruner']} pruner")
-    for note in doc.get("notes", []):
-        out.append(f"- {note}")
-    return out + [""]
+    return report_search.search_efficiency(doc, provenance(doc), met)
 
 
-def pruning_facts(doc, name: str) -> list[str]:
-    """When the pruned trials were stopped, and the pruner's settings as the run recorded them."""
-    runs = doc.get("traces", {}).get(name, {}).values()
-    stopped_at = [info.get("epochs") for run in runs for info in run["trials"].values() if info.get("state") == "pruned"]
-    if not stopped_at:
-        return []
-    first = sum(e == 1 for e in stopped_at)
-    out = [f"- Of the {len(stopped_at)} trials {name} pruned, {first} ({first / len(stopped_at):.0%}) were stopped at "
-           f"their first epoch; median epoch of stopping {statistics.median(stopped_at):g}."]
-    settings = {json.dumps(run.get("pruner"), sort_keys=True) for run in runs}
-    if settings == {"null"}:
-        return out + ["- The pruner's settings were not recorded by this run."]
-    for text in sorted(settings):
-        p = json.loads(text)
-        args = ", ".join(f"{k}={v}" for k, v in p.items() if k != "class")
-        line = f"- The pruner as the run built it: `{p['class']}({args})`"
-        warmup = p.get("n_warmup_steps")
-        if warmup is not None and warmup <= 1:
-            # Optuna prunes from step == n_warmup_steps on; hpsearch numbers epochs from 1.
-            line += f"; with epochs numbered from 1, n_warmup_steps={warmup} lets it prune at epoch 1 (no warm-up)"
-        out.append(line + ".")
-    return out
+def seed_lab(doc) -> list[str]:
+    return report_search.seed_lab(doc, provenance(doc), met)
 
 
 def trainer_overhead(doc) -> list[str]:
@@ -553,7 +480,7 @@ def scale_facts(doc) -> list[str]:
     return facts
 
 
-SECTIONS = {"search_efficiency": search_efficiency, "trainer_overhead": trainer_overhead,
+SECTIONS = {"search_efficiency": search_efficiency, "seed_lab": seed_lab, "trainer_overhead": trainer_overhead,
             "coordination": coordination, "gpu": gpu, "scale": scale, "data": lambda doc: data(doc, provenance)}
 
 

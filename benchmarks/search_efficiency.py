@@ -1,33 +1,37 @@
-"""Benchmark 1, search efficiency: hpsearch against KerasTuner at the same budget of training epochs.
+"""Benchmark 1, search efficiency: hpsearch against its peers on Fashion-MNIST at one budget of epochs.
 
-Contenders, each on the hard digits variant (benchmarks.digits_hard) with at most MAX_EPOCHS
-epochs per configuration and the same total budget of epochs:
-- hpsearch: a real Optuna study with hpsearch's own sampler and pruner factories
-  (search.core.spec.make_sampler / make_pruner), the real `small` space, the real trainers.train.train
-  with its per-epoch inference-mode evaluation, reporting each epoch's dev accuracy through
-  trial.report / should_prune exactly as the worker's supervisor does. Trials run in-process
-  (not one process per trial): the process-per-trial cost is measured in benchmark 3, and
-  here it would only add the same few seconds of TensorFlow import to every hpsearch trial.
-- KerasTuner Hyperband and RandomSearch over the *same* space: spaces' build functions take any
-  object with suggest_float/int/categorical, so an adapter over KerasTuner's `hp` samples the
-  identical dimensions (learning rate on a log scale, optimizer, momentum through r, schedule,
-  batch size, dropout, batch-norm placement, augmentation policy and magnitude, depth, width).
-  The model (trainers.model.build_model), optimizer and schedule, tf.data pipelines and batch
-  size are hpsearch's own; KerasTuner measures dev accuracy with fit's `validation_data`
-  (inference mode too).
+Task (benchmarks.fashion_subset): real Fashion-MNIST, 28x28, a stratified training subset, dev
+and train-dev held out of the official training split, and the official 10,000-image test split
+for the test accuracy of each contender's pick. Every contender searches the real `small` space
+with the real trainer (trainers.train.train, or for KerasTuner hpsearch's own model, optimizer,
+schedule and input pipeline under KerasTuner's fit), at most MAX_EPOCHS epochs per
+configuration and the same total budget of epochs:
 
-Every epoch any contender runs is counted against the budget; a trial still running when the
-budget is spent is cut there. Each (contender, seed) runs in its own child process, one after
-another, contenders interleaved per seed so that drift in the machine's load spreads evenly.
+- hpsearch with its defaults: the sampler and pruner that `hpsearch launch` builds with no flags
+  (search.core.spec.make_sampler / make_pruner), each epoch's dev accuracy reported through
+  trial.report / should_prune as the worker's supervisor does. Trials run in-process: the
+  process-per-trial cost is measured in benchmark 3.
+- raw Optuna as its documentation shows it: `study.optimize` with TPESampler() and
+  HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=3).
+- random search without pruning (hpsearch's RandomSampler, NopPruner): the baseline.
+- KerasTuner Hyperband and BayesianOptimization over the same dimensions: spaces' build
+  functions take any object with suggest_float/int/categorical, so an adapter over KerasTuner's
+  `hp` samples them with the same ranges and scales.
+
+Every epoch any contender runs is counted against the budget; a trial still running when it is
+spent is cut there. Each (contender, seed) runs in its own child process; contenders are rotated
+per seed so that drift in the machine's load spreads evenly. Each finished run is saved at once
+under benchmarks/results/search_efficiency-runs/ and reused by the next invocation with the same
+plan (`--fresh` discards them): a full run takes longer than one sitting on 2 cores.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -36,33 +40,30 @@ import zlib
 from types import SimpleNamespace
 from typing import Any
 
-from benchmarks.common import child_env, log, summary, write_result
+from benchmarks import search_stats as stats
+from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, child_env, log, write_result
 
-MAX_EPOCHS = 9  # the most any configuration trains (KerasTuner's max_epochs, hpsearch's --epochs); set per run
-FACTOR = 3  # KerasTuner Hyperband's reduction factor (hpsearch's SHA/Hyperband pruners use 3 too)
-NEAR = 0.005  # "within 0.5 points"
-# The pruner "hpsearch with pruning" uses: the best of median / sha / hyperband in a pilot on
-# this task (see BENCHMARKS.md); `--pruners` runs the others too.
-BEST_PRUNER = "median"
+MAX_EPOCHS = 3  # the most any configuration trains (KerasTuner's max_epochs, hpsearch's --epochs); set per run
+FACTOR = 3  # KerasTuner Hyperband's reduction factor (Optuna's HyperbandPruner and hpsearch's SHA use 3 too)
 
-# 75 epochs at 9 per configuration is one full KerasTuner Hyperband iteration (factor 3: brackets of
-# 9x1 -> 3x3 -> 1x9, 5x3 -> 2x9 and 3x9 epochs); 11 epochs at 3 per configuration is one at max 3.
-FULL = {"budget": 75, "max_epochs": 9, "seeds": [0, 1, 2]}
-QUICK = {"budget": 11, "max_epochs": 3, "seeds": [0, 1, 2]}
-# A pilot on this task (budget 75, seeds 0 and 1, best dev accuracy): median 0.879 / 0.774,
-# sha 0.833 / 0.801, hyperband 0.714 / 0.848, no pruning 0.714 / 0.809. Median had the best mean.
-PILOT = "pilot (budget 75, seeds 0 and 1), best dev accuracy: median 0.879/0.774, sha 0.833/0.801, hyperband 0.714/0.848"
+# Full: 30 full-length configurations' worth of epochs per contender and seed, 5 seeds. Three epochs
+# per configuration (one KerasTuner Hyperband bracket of 1 -> 3 at factor 3) keep a run near half an
+# hour on 2 cores; the whole plan is still about 25 such runs (see BENCHMARKS.md for the measured times).
+FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images": 5000}
+# Quick: the machinery end to end (every contender, one seed, two short configurations): a smoke test.
+# Its space is `small` narrowed to its cheapest models: at full range one configuration (4 blocks from
+# 119 filters) takes a minute an epoch even on 1,000 images, and the smoke test would take half an hour.
+QUICK = {"budget": 4, "max_epochs": 2, "seeds": [0], "train_images": 1000,
+         "narrowing": {"depth": {"low": 1, "high": 2}, "width": {"low": 16, "high": 32}}}
 
-
-def contenders(pruners: list[str], quick: bool) -> dict[str, dict[str, str]]:
-    out = {f"hpsearch TPE + {p} pruner": {"kind": "hpsearch", "sampler": "tpe", "pruner": p} for p in pruners}
-    out["hpsearch TPE, no pruning"] = {"kind": "hpsearch", "sampler": "tpe", "pruner": "none"}
-    if not quick:
-        out["hpsearch random, no pruning"] = {"kind": "hpsearch", "sampler": "random", "pruner": "none"}
-    out["KerasTuner Hyperband"] = {"kind": "kerastuner", "tuner": "hyperband"}
-    if not quick:
-        out["KerasTuner RandomSearch"] = {"kind": "kerastuner", "tuner": "random"}
-    return out
+HPSEARCH = "hpsearch (defaults)"
+CONTENDERS = {
+    HPSEARCH: {"kind": "hpsearch", "sampler": "defaults", "pruner": "defaults"},
+    "raw Optuna (TPE + Hyperband)": {"kind": "optuna"},
+    "random search, no pruning": {"kind": "hpsearch", "sampler": "random", "pruner": "none"},
+    "KerasTuner Hyperband": {"kind": "kerastuner", "tuner": "hyperband"},
+    "KerasTuner BayesianOptimization": {"kind": "kerastuner", "tuner": "bayesian"},
+}
 
 
 # ---- one run (in a child process) ----------------------------------------------------------
@@ -86,46 +87,78 @@ class Tracker:
         self.trials.setdefault(trial, {"epochs": 0})["epochs"] += 1
 
 
-def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, warmup: int | None = None) -> dict[str, Any]:
-    import keras
+def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
+    """hpsearch's own sampler and pruner ('defaults': what `hpsearch launch` builds with no flags)."""
     import optuna
-    from optuna.trial import TrialState
 
     from search.core.spec import StudySpec, make_pruner, make_sampler
-    from spaces import get_space
-    from trainers.train import COMPLETED, EARLY_STOPPING, train
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = StudySpec(space="small", epochs=MAX_EPOCHS, pruner=pruner, sampler=sampler, seed=seed * 1000, trials=10**6)
-    pruner_obj = make_pruner(spec)
-    if warmup is not None:  # a variant of hpsearch's median pruner, to test a fix to its warm-up
-        pruner_obj = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=warmup)
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=pruner_obj)
-    space = get_space(spec.space)
-    tracker = Tracker(budget)
+    defaults = StudySpec()
+    spec = StudySpec(space="small", narrowing=narrowing, epochs=MAX_EPOCHS, trials=10**6, seed=seed * 1000,
+                     sampler=defaults.sampler if sampler == "defaults" else sampler,
+                     pruner=defaults.pruner if pruner == "defaults" else pruner)
+    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
+    return _ask_tell(study, spec, budget, data)
 
+
+def run_raw_optuna(seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
+    """What Optuna's documentation shows: study.optimize, TPE with its defaults, Hyperband pruning."""
+    import optuna
+
+    from search.core.spec import StudySpec
+
+    spec = StudySpec(space="small", narrowing=narrowing, epochs=MAX_EPOCHS, trials=10**6, seed=seed * 1000)
+    study = optuna.create_study(
+        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=FACTOR))
+    return _optimize(study, spec, budget, data)
+
+
+class BudgetSpent(Exception):
+    """Raised from an objective whose training the budget of epochs cut short."""
+
+
+def _reporter(trial, tracker: "Tracker", objective: str):
     class StudyReporter:  # what search.service.trial_runner.supervise does with each epoch, minus the pipe
-        def __init__(self, trial):
-            self.trial, self.pruned, self.cut, self.epoch = trial, False, False, 0
+        def __init__(self):
+            self.pruned, self.cut, self.epoch = False, False, 0
 
         def report(self, epoch, metrics):
             self.epoch = epoch
-            value = metrics.get(spec.objective)
-            tracker.epoch(str(self.trial.number), epoch, value)
+            value = metrics.get(objective)
+            tracker.epoch(str(trial.number), epoch, value)
             if value is not None and math.isfinite(value):
-                self.trial.report(value, epoch)
-                self.pruned = self.trial.should_prune()
+                trial.report(value, epoch)
+                self.pruned = trial.should_prune()
 
         def should_stop(self):
             self.cut = not self.pruned and tracker.exhausted and self.epoch < MAX_EPOCHS
             return self.pruned or self.cut
 
+    return StudyReporter()
+
+
+def _train_trial(trial, spec, data, tracker: "Tracker"):
+    import keras
+
+    from spaces import get_space
+    from trainers.train import train
+
+    config = get_space(spec.space, spec.narrowing).suggest(trial, spec.base_config(trial.number))
+    reporter = _reporter(trial, tracker, spec.objective)
+    keras.backend.clear_session()
+    return reporter, train(config, data, reporter, measure_latency=False)
+
+
+def _ask_tell(study, spec, budget: int, data) -> dict[str, Any]:
+    from optuna.trial import TrialState
+
+    from trainers.train import COMPLETED, EARLY_STOPPING
+
+    tracker = Tracker(budget)
     while not tracker.exhausted:
         trial = study.ask()
-        config = space.suggest(trial, spec.base_config(trial.number))
-        reporter = StudyReporter(trial)
-        keras.backend.clear_session()
-        result = train(config, data, reporter, measure_latency=False)
+        reporter, result = _train_trial(trial, spec, data, tracker)
         info = tracker.trials.setdefault(str(trial.number), {"epochs": 0})
         if reporter.pruned:
             study.tell(trial, state=TrialState.PRUNED)
@@ -137,14 +170,49 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, warmup
         else:  # cut by the budget, or diverged (NaN)
             study.tell(trial, state=TrialState.FAIL)
             info["state"] = "cut by budget" if reporter.cut else "failed"
+    return _finish(study, tracker, "the complete trial with the highest final-epoch dev accuracy")
+
+
+def _optimize(study, spec, budget: int, data) -> dict[str, Any]:
+    import optuna
+
+    from trainers.train import COMPLETED, EARLY_STOPPING
+
+    tracker = Tracker(budget)
+
+    def objective(trial):
+        reporter, result = _train_trial(trial, spec, data, tracker)
+        info = tracker.trials.setdefault(str(trial.number), {"epochs": 0})
+        if reporter.pruned:
+            info["state"] = "pruned"
+            raise optuna.TrialPruned()
+        if result.stop_reason not in (COMPLETED, EARLY_STOPPING):
+            info["state"] = "cut by budget" if reporter.cut else "failed"
+            raise BudgetSpent(result.stop_reason)
+        info.update(state="complete", dev_accuracy=result.metrics["dev_accuracy"],
+                    test_accuracy=result.metrics.get("test_accuracy"))
+        return result.metrics["dev_accuracy"]
+
+    def stop_when_spent(study, trial):
+        if tracker.exhausted:
+            study.stop()
+
+    study.optimize(objective, callbacks=[stop_when_spent], catch=(BudgetSpent,))
+    return _finish(study, tracker, "study.best_trial: the complete trial with the highest reported value")
+
+
+def _finish(study, tracker: "Tracker", rule: str) -> dict[str, Any]:
+    from optuna.trial import TrialState
+
     best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
     pick = None
     if best is not None:
         info = tracker.trials[str(best.number)]
         pick = {"trial": str(best.number), "dev_accuracy": info["dev_accuracy"], "test_accuracy": info["test_accuracy"],
-                "rule": "hpsearch: the complete trial with the highest final-epoch dev accuracy"}
+                "rule": rule}
     return {"events": tracker.events, "trials": tracker.trials, "pick": pick,
-            "seconds": round(time.perf_counter() - tracker.t0, 2), "pruner": describe_pruner(pruner_obj)}
+            "seconds": round(time.perf_counter() - tracker.t0, 2), "pruner": describe_pruner(study.pruner),
+            "sampler": type(study.sampler).__name__}
 
 
 def describe_pruner(pruner) -> dict[str, Any]:
@@ -173,7 +241,7 @@ class KerasTunerTrial:
         return self.hp.Choice(name, list(choices))
 
 
-def run_kerastuner(kind: str, seed: int, budget: int, data) -> dict[str, Any]:
+def run_kerastuner(kind: str, seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
     import keras
     import keras_tuner as kt
 
@@ -184,7 +252,7 @@ def run_kerastuner(kind: str, seed: int, budget: int, data) -> dict[str, Any]:
     from trainers.model import build_model
     from trainers.train import EVAL_BATCH, _Loop
 
-    space = get_space("small")
+    space = get_space("small", narrowing)
     tracker = Tracker(budget)
     n = data.num_classes
 
@@ -244,7 +312,7 @@ def run_kerastuner(kind: str, seed: int, budget: int, data) -> dict[str, Any]:
     class TracedHyperband(Traced, kt.Hyperband):
         pass
 
-    class TracedRandomSearch(Traced, kt.RandomSearch):
+    class TracedBayesian(Traced, kt.BayesianOptimization):
         pass
 
     hypermodel = SpaceHyperModel()
@@ -253,7 +321,7 @@ def run_kerastuner(kind: str, seed: int, budget: int, data) -> dict[str, Any]:
     if kind == "hyperband":
         tuner = TracedHyperband(hypermodel, max_epochs=MAX_EPOCHS, factor=FACTOR, hyperband_iterations=1000, **common)
     else:
-        tuner = TracedRandomSearch(hypermodel, max_trials=10**6, **common)
+        tuner = TracedBayesian(hypermodel, max_trials=10**6, **common)
     # The budget of epochs ends the search: the oracle is told to stop once it is spent.
     populate = tuner.oracle.populate_space
     tuner.oracle.populate_space = lambda trial_id: (
@@ -285,149 +353,189 @@ def _mark_pruned_lineages(trials: dict[str, dict[str, Any]]) -> None:
             t["state"] = "pruned"
 
 
-def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: int) -> dict[str, Any]:
+def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: int, train_images: int,
+          narrowing: dict) -> dict[str, Any]:
     global MAX_EPOCHS
-    from benchmarks import digits_hard
+    from benchmarks import fashion_subset
 
     MAX_EPOCHS = max_epochs
-    data = digits_hard.load()
+    data = fashion_subset.load(train_images)
     if spec["kind"] == "hpsearch":
-        return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data, spec.get("warmup"))
-    return run_kerastuner(spec["tuner"], seed, budget, data)
+        return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data, narrowing)
+    if spec["kind"] == "optuna":
+        return run_raw_optuna(seed, budget, data, narrowing)
+    return run_kerastuner(spec["tuner"], seed, budget, data, narrowing)
 
 
-# ---- analysis --------------------------------------------------------------------------------
-def running_best(events: list[dict[str, Any]]):
-    best = -math.inf
-    for e in events:
-        value = e["dev_accuracy"]
-        if value is not None and math.isfinite(value) and value > best:
-            best = value
-        yield best, e
+# ---- the parent: plan, saved runs, analysis ---------------------------------------------------
+def plan_key(plan: dict[str, Any]) -> str:
+    """Saved runs are reused only under the same plan (budget, epochs per configuration, images)."""
+    narrowed = "-narrowed" if plan.get("narrowing") else ""
+    return f"b{plan['budget']}-e{plan['max_epochs']}-n{plan['train_images']}{narrowed}"
 
 
-def first_reaching(events, target: float) -> dict[str, Any] | None:
-    for best, e in running_best(events):
-        if best >= target - 1e-12:
-            return e
-    return None
+def runs_dir(plan: dict[str, Any], quick: bool) -> str:
+    return os.path.join(QUICK_RESULTS if quick else RESULTS, "search_efficiency-runs", plan_key(plan))
 
 
-def analyse_run(run: dict[str, Any], budget: int) -> dict[str, Any]:
-    events = run["events"]
-    values = [e["dev_accuracy"] for e in events if e["dev_accuracy"] is not None and math.isfinite(e["dev_accuracy"])]
-    best = max(values) if values else None
-    near = first_reaching(events, best - NEAR) if best is not None else None
-    pruned = sum(t["epochs"] for t in run["trials"].values() if t.get("state") == "pruned")
-    used = events[-1]["epochs_used"] if events else 0
-    return {
-        "best_dev_accuracy": best,
-        "pick_dev_accuracy": run["pick"]["dev_accuracy"] if run["pick"] else None,
-        "pick_test_accuracy": run["pick"]["test_accuracy"] if run["pick"] else None,
-        "epochs_to_near_best": near["epochs_used"] if near else None,
-        "seconds_to_near_best": near["seconds"] if near else None,
-        "epochs_used": used,
-        "seconds": run["seconds"],
-        "pruned_epoch_fraction": pruned / used if used else None,
-        "trials": len(run["trials"]),
-    }
+def run_path(folder: str, name: str, seed: int) -> str:
+    slug = "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-")
+    return os.path.join(folder, f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:6]}-seed{seed}.json")
+
+
+def run_one(name: str, seed: int, plan: dict[str, Any], out: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec", json.dumps(CONTENDERS[name]),
+           "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
+           "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
+           "--out", out + ".part"]
+    t0 = time.monotonic()
+    proc = subprocess.run(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if proc.returncode != 0:
+        log(f"search_efficiency: {name} seed {seed} failed:\n{proc.stderr[-3000:]}")
+        raise SystemExit(1)
+    with open(out + ".part", encoding="utf-8") as f:
+        run = json.load(f)
+    run["load_average"] = os.getloadavg()[0]
+    run["wall_seconds"] = round(time.monotonic() - t0, 1)
+    with open(out + ".part", "w", encoding="utf-8") as f:
+        json.dump(run, f)
+    os.replace(out + ".part", out)  # only a whole run is ever reused
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--pruners", default=BEST_PRUNER, help="comma-separated pruners for hpsearch TPE contenders")
-    parser.add_argument("--seeds", type=int, help="number of seeds (default 3)")
-    parser.add_argument("--budget", type=int, help="total epochs per contender")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default 5; quick 2)")
+    parser.add_argument("--budget", type=int, help="total epochs per contender and seed")
+    parser.add_argument("--max-epochs", type=int, help="most epochs per configuration")
+    parser.add_argument("--train-images", type=int, help="training images of the Fashion-MNIST subset")
+    parser.add_argument("--only", help="comma-separated contenders to run (the report reads every saved run)")
+    parser.add_argument("--hours", type=float, help="start no new run after this many hours (saved runs are kept)")
+    parser.add_argument("--fresh", action="store_true", help="discard saved runs of this plan first")
     parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--narrowing", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--max-epochs", type=int, help="most epochs per configuration")
     parser.add_argument("--out", help="where to write the JSON (child: the run's raw trace)")
     args = parser.parse_args(argv)
 
     if args.child:
-        result = child(args.child, json.loads(args.spec), args.seed, args.budget, args.max_epochs)
+        result = child(args.child, json.loads(args.spec), args.seed, args.budget, args.max_epochs, args.train_images,
+                       json.loads(args.narrowing))
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f)
         return 0
 
     started = time.monotonic()
     plan = dict(QUICK if args.quick else FULL)
-    if args.budget:
-        plan["budget"] = args.budget
+    for key in ("budget", "max_epochs", "train_images"):
+        if getattr(args, key):
+            plan[key] = getattr(args, key)
     if args.seeds:
         plan["seeds"] = list(range(args.seeds))
-    if args.max_epochs:
-        plan["max_epochs"] = args.max_epochs
-    pruners = [p.strip() for p in args.pruners.split(",") if p.strip()]
-    entrants = contenders(pruners, args.quick)
-    names = list(entrants)
-    raw: dict[str, dict[str, Any]] = {name: {} for name in names}
-    with tempfile.TemporaryDirectory(prefix="hpsearch-bench-se-") as tmp:
+    names = list(CONTENDERS)
+    chosen = [n.strip() for n in args.only.split(",")] if args.only else names
+    unknown = [n for n in chosen if n not in CONTENDERS]
+    if unknown:
+        parser.error(f"unknown contenders {unknown}; choose from {names}")
+    folder = runs_dir(plan, args.quick)
+    os.makedirs(folder, exist_ok=True)
+    if args.fresh:
+        for f in os.listdir(folder):
+            os.unlink(os.path.join(folder, f))
+    deadline = started + args.hours * 3600 if args.hours is not None else math.inf
+    for seed in plan["seeds"]:
+        order = names[seed % len(names):] + names[: seed % len(names)]  # rotate: no contender always first
+        for name in order:
+            path = run_path(folder, name, seed)
+            if name not in chosen or os.path.exists(path):
+                continue
+            if time.monotonic() >= deadline:
+                log(f"search_efficiency: --hours spent; {name} seed {seed} and later runs left for the next invocation")
+                break
+            run = run_one(name, seed, plan, path)
+            row = stats.analyse_run(run)
+            log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
+                f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
+                f"{row['seconds']:.0f} s search")
+
+    raw: dict[str, dict[str, Any]] = {}
+    for name in names:
         for seed in plan["seeds"]:
-            order = names[seed % len(names):] + names[: seed % len(names)]  # rotate: no contender always first
-            for name in order:
-                out = os.path.join(tmp, f"{seed}-{len(raw[name])}-{abs(hash(name))}.json")
-                cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec",
-                       json.dumps(entrants[name]), "--seed", str(seed), "--budget", str(plan["budget"]),
-                       "--max-epochs", str(plan["max_epochs"]), "--out", out]
-                t0 = time.monotonic()
-                proc = subprocess.run(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-                if proc.returncode != 0:
-                    log(f"search_efficiency: {name} seed {seed} failed:\n{proc.stderr[-3000:]}")
-                    raise SystemExit(1)
-                with open(out, encoding="utf-8") as f:
-                    raw[name][str(seed)] = json.load(f)
-                row = analyse_run(raw[name][str(seed)], plan["budget"])
-                log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
-                    f"{row['trials']} trials, {row['seconds']:.0f} s search ({time.monotonic() - t0:.0f} s with start-up)")
-
-    per_run = {name: {seed: analyse_run(run, plan["budget"]) for seed, run in runs.items()} for name, runs in raw.items()}
-    table = {name: {key: summary([r[key] for r in runs.values()]) for key in next(iter(runs.values()))}
-             for name, runs in per_run.items()}
-    targets = evaluate_targets(raw, per_run, pruners, plan["budget"])
-    from benchmarks import digits_hard
-
-    body = {
-        "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": plan["max_epochs"], "factor": FACTOR,
-                     "seeds": plan["seeds"], "dataset": digits_hard.DESCRIPTION, "space": "small",
-                     "hpsearch_trials": "in-process (process-per-trial cost: see coordination)",
-                     "best_pruner": pruners[0], "pruner_pilot": PILOT},
-        "contenders": entrants,
-        "table": table,
-        "per_run": per_run,
-        "targets": targets,
-        "traces": {name: {seed: {"events": run["events"], "trials": run["trials"], "pick": run["pick"],
-                                 "pruner": run.get("pruner")}
-                          for seed, run in runs.items()} for name, runs in raw.items()},
-    }
+            path = run_path(folder, name, seed)
+            if os.path.exists(path):
+                with open(path, encoding="utf-8") as f:
+                    raw.setdefault(name, {})[str(seed)] = json.load(f)
+    body = summarise(raw, plan, args.quick)
     path = write_result("search_efficiency", args.quick, body, started=started, path=args.out)
     log(f"search_efficiency: wrote {path}")
     return 0
 
 
-def evaluate_targets(raw, per_run, pruners: list[str], budget: int) -> dict[str, Any]:
-    pruned_name = f"hpsearch TPE + {pruners[0]} pruner"
-    plain = raw["hpsearch TPE, no pruning"]
-    fractions = []
-    for seed, run in raw[pruned_name].items():
-        goal = per_run["hpsearch TPE, no pruning"][seed]["best_dev_accuracy"] - NEAR
-        hit = first_reaching(run["events"], goal)
-        fractions.append(hit["epochs_used"] / budget if hit else None)
-    reach = summary(fractions)
-    # A seed whose pruned run never came within 0.5 points counts as infinitely late.
-    reach_median = statistics.median([f if f is not None else math.inf for f in fractions]) if fractions else math.inf
-    ours = summary([r["best_dev_accuracy"] for r in per_run[pruned_name].values()])["median"]
-    theirs = summary([r["best_dev_accuracy"] for r in per_run["KerasTuner Hyperband"].values()])["median"]
+def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool, figure: str | None = None) -> dict[str, Any]:
+    from benchmarks import fashion_subset
+
+    per_run = {name: {seed: stats.analyse_run(run) for seed, run in runs.items()} for name, runs in raw.items()}
+    table = {name: {key: stats.quartiles([r[key] for r in runs.values()]) for key in next(iter(runs.values()))}
+             for name, runs in per_run.items()}
+    curves = {name: stats.median_curve([stats.best_at_each_epoch(run["events"], plan["budget"]) for run in runs.values()])
+              for name, runs in raw.items()}
+    comparisons = {}
+    if HPSEARCH in per_run:
+        for key in ("best_dev_accuracy", "pick_test_accuracy"):
+            ours = {seed: r[key] for seed, r in per_run[HPSEARCH].items()}
+            comparisons[key] = {name: stats.paired(ours, {seed: r[key] for seed, r in runs.items()})
+                                for name, runs in per_run.items() if name != HPSEARCH}
+    figure = figure or os.path.join(QUICK_RESULTS if quick else RESULTS, "search_efficiency.png")
+    if curves:
+        space = "space small" + (" (narrowed)" if plan.get("narrowing") else "")
+        stats.plot_anytime(curves, figure, f"Fashion-MNIST ({plan['train_images']} training images), {space}, "
+                                           f"budget {plan['budget']} epochs, at most {plan['max_epochs']} per configuration")
+    complete = {name: len(runs) for name, runs in raw.items()}
     return {
-        "pruning_reaches_unpruned_best": {
-            "target": "with pruning, hpsearch comes within 0.5 points of the no-pruning best using at most 40% of the epochs",
-            "fraction_of_budget": reach, "median_counting_misses_as_never": None if math.isinf(reach_median) else reach_median,
-            "met": reach_median <= 0.40, "seeds_compared": sorted(plain)},
-        "best_vs_kerastuner_hyperband": {
-            "target": "at equal budget, hpsearch's median best dev accuracy is at least KerasTuner Hyperband's",
-            "hpsearch": ours, "kerastuner_hyperband": theirs, "met": ours is not None and theirs is not None and ours >= theirs},
+        "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": plan["max_epochs"],
+                     "factor": FACTOR, "seeds": plan["seeds"], "train_images": plan["train_images"],
+                     "dataset": fashion_subset.describe(plan["train_images"]), "space": "small",
+                     "narrowing": plan.get("narrowing") or None,
+                     "hpsearch_trials": "in-process (process-per-trial cost: see coordination)",
+                     "runs_folder": os.path.relpath(runs_dir(plan, quick), REPO)},
+        "contenders": CONTENDERS,
+        "runs_done": complete,
+        "runs_wall_seconds": round(sum(run.get("wall_seconds", 0.0) for runs in raw.values() for run in runs.values()), 1),
+        "runs_load_average": {name: {seed: run.get("load_average") for seed, run in runs.items()} for name, runs in raw.items()},
+        "runs_planned": len(plan["seeds"]),
+        "table": table,
+        "per_run": per_run,
+        "paired": comparisons,
+        "curves": curves,
+        "figure": os.path.relpath(figure, REPO) if curves else None,
+        "targets": evaluate_targets(table, curves, plan, complete),
+        "pruned_at_epoch": {name: [[t["epochs"] for t in run["trials"].values() if t.get("state") == "pruned"]
+                                   for run in runs.values()] for name, runs in raw.items()},
+        "settings_used": {name: {seed: {"pruner": run.get("pruner"), "sampler": run.get("sampler")}
+                                 for seed, run in runs.items()} for name, runs in raw.items()},
+    }
+
+
+def evaluate_targets(table, curves, plan, complete) -> dict[str, Any]:
+    """The issue's two search targets; None (not measured) until every planned run is in."""
+    whole = all(complete.get(name) == len(plan["seeds"]) for name in CONTENDERS)
+    ours = table.get(HPSEARCH, {}).get("best_dev_accuracy", {}).get("median")
+    peers = {name: row["best_dev_accuracy"]["median"] for name, row in table.items() if name != HPSEARCH}
+    kt = peers.get("KerasTuner Hyperband")
+    reach = stats.first_epoch_at(curves.get(HPSEARCH, []), kt)
+    return {
+        "best_vs_every_peer": {
+            "target": "at equal epoch budget, hpsearch's median best dev accuracy is at least every peer's",
+            "hpsearch": ours, "peers": peers,
+            "met": (ours is not None and all(v is not None and ours >= v for v in peers.values())) if whole else None},
+        "reaches_kerastuner_hyperband": {
+            "target": "hpsearch's median best-so-far reaches KerasTuner Hyperband's final median best within 50% of the budget",
+            "kerastuner_hyperband_final": kt, "epochs": reach,
+            "fraction_of_budget": reach / plan["budget"] if reach else None,
+            "met": (reach is not None and reach <= 0.5 * plan["budget"]) if whole else None},
+        "complete": whole,
     }
 
 

@@ -218,7 +218,8 @@ def export(ctx, name, out, fmt, top, model_out):
 @click.option("--epochs", type=click.IntRange(min=1), help="Override training.epochs.")
 @click.option("--dataset", help="Override data.dataset.")
 @click.option("--save", type=click.Path(dir_okay=False), help="Save the trained model (.keras).")
-def train(config_file, epochs, dataset, save):
+@click.option("--metrics", "metrics_out", type=click.Path(dir_okay=False), help="Also write the final metrics as JSON.")
+def train(config_file, epochs, dataset, save, metrics_out):
     """Train one configuration (YAML, or an export file) standalone: no database."""
     from trainers.config import load_config
 
@@ -227,11 +228,12 @@ def train(config_file, epochs, dataset, save):
         config = config.replace(training={"epochs": epochs})
     if dataset:
         config = config.replace(data={"dataset": dataset})
-    if save:
-        output.check_writable(save)
+    for path in (save, metrics_out):
+        if path:
+            output.check_writable(path)
     from search.cli.standalone import train_with_progress
 
-    train_with_progress(config, save)
+    train_with_progress(config, save, metrics_out)
 
 
 # ---- prepare / cache -------------------------------------------------------------------

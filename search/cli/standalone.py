@@ -6,7 +6,7 @@ from typing import Mapping
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from search.cli.output import console, print_metrics
+from search.cli.output import console, print_metrics, write_text
 from trainers.config import TrainConfig
 from trainers.result import NAN_LOSS
 
@@ -23,7 +23,7 @@ class ProgressReporter:
         return False
 
 
-def train_with_progress(config: TrainConfig, save: str | None) -> None:
+def train_with_progress(config: TrainConfig, save: str | None, metrics_out: str | None = None) -> None:
     from trainers.data import load_splits
     from trainers.train import train
 
@@ -45,6 +45,10 @@ def train_with_progress(config: TrainConfig, save: str | None) -> None:
                "seconds per epoch (median)": epoch_times[len(epoch_times) // 2] if epoch_times else None,
                "seconds in all": result.seconds}
     print_metrics(metrics, "result (errors measured in inference mode)")
+    if metrics_out:
+        import json
+
+        write_text(metrics_out, json.dumps(metrics, indent=2, default=str) + "\n")
     if save:
         result.model.save(save)
         console.print(f"model saved to {save}; load it with keras.models.load_model({save!r})")

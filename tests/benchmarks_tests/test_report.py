@@ -24,35 +24,6 @@ def text(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
-@pytest.mark.parametrize("warmup, says_no_warmup", [(1, True), (2, False)])
-def test_the_warm_up_sentence_follows_the_recorded_pruner(warmup, says_no_warmup):
-    doc = copy.deepcopy(result("search_efficiency"))
-    name = "hpsearch TPE + median pruner"
-    for run in doc["traces"][name].values():
-        run["pruner"] = {"class": "MedianPruner", "n_startup_trials": 3, "n_warmup_steps": warmup}
-    out = text(report.search_efficiency(doc))
-    assert f"`MedianPruner(n_startup_trials=3, n_warmup_steps={warmup})`" in out
-    assert ("no warm-up" in out) is says_no_warmup
-
-
-def test_an_unrecorded_pruner_is_said_to_be_unrecorded_not_guessed():
-    doc = copy.deepcopy(result("search_efficiency"))
-    for run in doc["traces"]["hpsearch TPE + median pruner"].values():
-        run.pop("pruner", None)
-    out = text(report.search_efficiency(doc))
-    assert "settings were not recorded" in out and "n_warmup_steps" not in out
-
-
-def test_pruned_at_first_epoch_is_counted_from_the_traces():
-    doc = copy.deepcopy(result("search_efficiency"))
-    runs = doc["traces"]["hpsearch TPE + median pruner"].values()
-    pruned = [t for run in runs for t in run["trials"].values() if t.get("state") == "pruned"]
-    for t in pruned:
-        t["epochs"] = 3
-    out = text(report.search_efficiency(doc))
-    assert f"Of the {len(pruned)} trials hpsearch TPE + median pruner pruned, 0 (0%) were stopped at their first epoch" in out
-
-
 @pytest.mark.parametrize("ratios, verdict", [([0.97, 0.99, 1.02], "meets"), ([0.80, 0.85, 0.90], "misses")])
 def test_throughput_verdict_follows_the_ratio(ratios, verdict):
     doc = copy.deepcopy(result("trainer_overhead"))
@@ -107,14 +78,6 @@ def test_noise_sentence_follows_the_recorded_load(load, busy):
     assert ("other processes were competing" in out) is busy
 
 
-def test_the_reach_figure_is_the_median_the_verdict_rests_on():
-    doc = copy.deepcopy(result("search_efficiency"))
-    t = doc["targets"]["pruning_reaches_unpruned_best"]
-    t["fraction_of_budget"] = {"n": 3, "values": [0.1, 0.3, None], "median": 0.2, "min": 0.1, "max": 0.3, "missing": 1}
-    t["median_counting_misses_as_never"] = 0.3
-    line = report.reach_text(t)
-    assert line.startswith("median 30.0%, counting the 1 of 3 seeds that never got there as never")
-    assert "20.0%" not in line  # the median of the seeds that got there is not the verdict's figure
 # ---- 5. scale: a small synthetic result (no committed scale.json yet) ---------------------------------------
 def _dist(p50, p99=None):
     p99 = p50 if p99 is None else p99

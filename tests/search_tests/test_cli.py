@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -50,10 +51,14 @@ def test_embedded_storage_with_two_workers_completes_a_real_study(journal_url, t
 
     # `hpsearch train` rebuilds exactly that configuration with no database, and trains it the same way.
     model = tmp_path / "model.keras"
-    trained = run_cli("train", str(best), "--save", str(model), timeout=600, check=True)
+    metrics = tmp_path / "metrics.json"
+    trained = run_cli("train", str(best), "--save", str(model), "--metrics", str(metrics), timeout=600, check=True)
     assert "dev_accuracy" in trained.stdout and model.exists()
     dev_accuracy = float(next(l for l in trained.stdout.splitlines() if "dev_accuracy" in l).split()[-2])
     assert dev_accuracy == pytest.approx(best_trial.value, abs=0.02)
+    # --metrics writes the same figures as JSON, for scripts.
+    written = json.loads(metrics.read_text())
+    assert written["dev_accuracy"] == pytest.approx(dev_accuracy, abs=1e-4) and 0 < written["test_accuracy"] <= 1
 
 
 def test_spaces_lists_and_samples(tmp_path):

@@ -1,0 +1,117 @@
+"""Benchmark 1's figures and sentences follow its traces: synthetic runs through the real summary and report."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import report, search_stats
+from benchmarks.search_efficiency import CONTENDERS, HPSEARCH, summarise
+
+# What benchmarks.common.write_result adds to every result.
+PROVENANCE = {"machine": {"cpu": "x", "cores_usable": 2, "memory_gib": 1, "load_average_at_start": [0, 0, 0],
+                          "python": "3", "versions": {}}, "command": "c", "date": "d", "seconds": 1.0}
+PLAN = {"budget": 6, "max_epochs": 2, "seeds": [0, 1, 2, 3, 4], "train_images": 1000}
+
+
+def _run(values: list[float], pruned_first: int = 0) -> dict:
+    """A trace: one epoch per value, two epochs per trial; the first `pruned_first` trials pruned at epoch 1."""
+    events, trials, used = [], {}, 0
+    number = 0
+    for k in range(pruned_first):
+        used += 1
+        events.append({"trial": str(number), "epoch": 1, "dev_accuracy": 0.1, "epochs_used": used, "seconds": used * 2.0})
+        trials[str(number)] = {"epochs": 1, "state": "pruned"}
+        number += 1
+    for i in range(0, len(values) - pruned_first, 2):
+        for epoch, v in enumerate(values[pruned_first + i: pruned_first + i + 2], start=1):
+            used += 1
+            events.append({"trial": str(number), "epoch": epoch, "dev_accuracy": v, "epochs_used": used, "seconds": used * 2.0})
+        trials[str(number)] = {"epochs": 2, "state": "complete", "dev_accuracy": v, "test_accuracy": v - 0.01}
+        number += 1
+    best = max(trials.values(), key=lambda t: t.get("dev_accuracy", -1))
+    return {"events": events, "trials": trials, "seconds": used * 2.0,
+            "pick": {"trial": "0", "dev_accuracy": best["dev_accuracy"], "test_accuracy": best["test_accuracy"], "rule": "x"},
+            "pruner": {"class": "MedianPruner", "n_startup_trials": 3, "n_warmup_steps": 2}, "sampler": "TPESampler"}
+
+
+def _raw(ours: float, peer_delta: float, seeds=PLAN["seeds"]) -> dict:
+    raw = {}
+    for name in CONTENDERS:
+        delta = 0.0 if name == HPSEARCH else peer_delta
+        raw[name] = {str(s): _run([0.5, 0.6, 0.7, 0.75, ours + delta - 0.01, ours + delta], pruned_first=0)
+                     for s in seeds}
+    return raw
+
+
+def _text(doc) -> str:
+    return "\n".join(report.search_efficiency(doc))
+
+
+def test_best_so_far_per_epoch_and_the_first_epoch_a_median_curve_reaches_a_target():
+    events = [{"dev_accuracy": v, "epochs_used": i} for i, v in enumerate([0.2, None, 0.5, 0.4], start=1)]
+    assert search_stats.best_at_each_epoch(events, 5) == [0.2, 0.2, 0.5, 0.5, 0.5]
+    curve = search_stats.median_curve([[0.2, 0.5, 0.6], [0.4, 0.4, 0.8], [None, 0.3, 0.7]])
+    assert [p["median"] for p in curve] == [None, 0.4, 0.7]
+    assert search_stats.first_epoch_at(curve, 0.65) == 3 and search_stats.first_epoch_at(curve, 0.9) is None
+
+
+def test_sign_test_is_exact():
+    assert search_stats.sign_test([0.1] * 5) == pytest.approx(2 / 32)
+    assert search_stats.sign_test([0.1, -0.1]) == pytest.approx(1.0)
+    assert search_stats.sign_test([0.0, 0.0]) is None
+
+
+@pytest.mark.parametrize("peer_delta, verdict", [(-0.02, "**met**"), (0.02, "**missed**")])
+def test_the_verdict_and_the_paired_figures_follow_the_runs(tmp_path, peer_delta, verdict):
+    doc = summarise(_raw(0.80, peer_delta), PLAN, quick=True, figure=str(tmp_path / "curves.png"))
+    doc.update(PROVENANCE)
+    out = _text(doc)
+    assert f"hpsearch's median best dev accuracy is at least every peer's: {verdict}" in out
+    assert (tmp_path / "curves.png").stat().st_size > 1000  # the anytime plot was drawn
+    pair = doc["paired"]["best_dev_accuracy"]["KerasTuner Hyperband"]
+    assert pair["differences"] == pytest.approx([peer_delta] * 5)
+    assert pair["sign_test_p"] == pytest.approx(0.0625)
+    sign = "+" if peer_delta > 0 else "-"
+    assert f"| KerasTuner Hyperband | {', '.join([f'{sign}2.0'] * 5)} |" in out
+    assert "Incomplete" not in out
+
+
+def test_targets_are_not_judged_before_every_run_is_in(tmp_path):
+    raw = _raw(0.80, -0.02)
+    del raw["KerasTuner BayesianOptimization"]["4"]
+    doc = summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))
+    doc.update(PROVENANCE)
+    out = _text(doc)
+    assert "**Incomplete:** 1 of 25 planned runs are not in yet (KerasTuner BayesianOptimization: 1 missing)" in out
+    assert "**met**" not in out and "**missed**" not in out and "**not measured**" in out
+
+
+def test_the_pruning_sentence_counts_the_traces(tmp_path):
+    raw = _raw(0.80, -0.02)
+    raw[HPSEARCH] = {str(s): _run([0.5, 0.6, 0.7, 0.75, 0.79, 0.8], pruned_first=2) for s in PLAN["seeds"]}
+    doc = summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))
+    doc.update(PROVENANCE)
+    out = _text(doc)
+    assert "Of the 10 trials it pruned, 10 (100%) were stopped at their first epoch" in out
+    assert "`MedianPruner(n_startup_trials=3, n_warmup_steps=2)`" in out
+
+
+@pytest.mark.parametrize("test_accuracy, verdict, stretch", [(0.925, "**met**", "stretch 0.934 missed"),
+                                                             (0.94, "**met**", "stretch 0.934 met"),
+                                                             (0.91, "**missed**", "stretch 0.934 missed")])
+def test_the_seed_lab_verdict_follows_the_retrained_test_accuracy(test_accuracy, verdict, stretch):
+    doc = {
+        "settings": {"command": "hpsearch launch lab ...", "time_budget": "60m"},
+        "study": {"state": "done", "ended": "time budget of 1h spent"},
+        "trials": [{"state": "COMPLETE"}, {"state": "PRUNED"}, {"state": "COMPLETE"}],
+        "exported": {"trial": 2, "objectives": {"dev_accuracy": 0.93}, "config": {}},
+        "retrained": {"dev_accuracy": 0.931, "test_accuracy": test_accuracy},
+        "search_seconds": 3600.0, "retrain_seconds": 600.0,
+        "published": {"2 Conv+pooling+BN": 0.934},
+        "targets": {"official_test_accuracy": {"target": "at least 0.92", "measured": test_accuracy,
+                                               "met": test_accuracy >= 0.92, "stretch_met": test_accuracy >= 0.934}},
+    }
+    out = "\n".join(report.seed_lab({**doc, **PROVENANCE}))
+    assert f"official test accuracy {test_accuracy:.4f}" in out and "ended: time budget of 1h spent" in out
+    assert "2 complete, 1 pruned" in out
+    assert f"at least 0.92: {verdict} — {test_accuracy:.4f}; {stretch}" in out
