@@ -370,8 +370,12 @@ def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: i
 # ---- the parent: plan, saved runs, analysis ---------------------------------------------------
 def plan_key(plan: dict[str, Any]) -> str:
     """Saved runs are reused only under the same plan (budget, epochs per configuration, images)."""
+    from spaces import get_space
+
     narrowed = "-narrowed" if plan.get("narrowing") else ""
-    return f"b{plan['budget']}-e{plan['max_epochs']}-n{plan['train_images']}{narrowed}"
+    # The space's dimensions too: a run saved before a space changed measures another search problem.
+    table = json.dumps(get_space("small", plan.get("narrowing") or {}).table(), default=str)
+    return f"b{plan['budget']}-e{plan['max_epochs']}-n{plan['train_images']}{narrowed}-{hashlib.sha1(table.encode()).hexdigest()[:8]}"
 
 
 def runs_dir(plan: dict[str, Any], quick: bool) -> str:
