@@ -120,6 +120,10 @@ def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TO
         limits=spec.limits,
     )
     analysis.summary = _summary(analysis, pool)
+    if spec.zoomed_from:
+        from search.analysis.zoom import describe_lineage
+
+        analysis.summary.insert(0, f"This study was {describe_lineage(spec.zoomed_from, spec.warm_trials)}.")
     analysis.narrowing = suggest_narrowing(spec, views, best, dominant)
     analysis.next_steps = _next_steps(analysis, spec, pool)
     return analysis
@@ -176,7 +180,8 @@ def _next_steps(a: StudyAnalysis, spec: StudySpec, pool: Sequence[TrialView]) ->
         return ["Wait for trials to finish."]
     gaps = median_gaps(pool)
     gap = advice.points(gaps.get(a.dominant)) if a.dominant in gaps else ""
-    narrow = " Narrow the next study's space with the YAML below (`hpsearch launch NAME --narrow next.yaml`)." if a.narrowing else ""
+    narrow = (f" Zoom the next study into the YAML below, warm-started from this one's trials "
+              f"(`hpsearch launch NAME --zoom {a.study} --narrow next.yaml`)." if a.narrowing else "")
     steps: list[str] = []
     if a.dominant == "bias":
         steps.append(
@@ -232,15 +237,14 @@ def _dropout_evidence(views: Sequence[TrialView]) -> str | None:
 def suggest_narrowing(spec: StudySpec, views: Sequence[TrialView], best: Sequence[TrialView], dominant: str) -> dict[str, Any]:
     """A `--narrow` mapping for the next study, moved toward the fix for the dominant problem.
 
-    It starts from this study's narrowing, stays inside the space's own ranges (a narrowing can
-    never widen), and is dropped if the space refuses it.
+    It starts from this study's narrowing and stays inside this study's ranges (a zoom never
+    widens, so `launch --zoom` accepts it), and is dropped if the space refuses it.
     """
     if dominant not in ("bias", "variance") or not best:
         return {}
     from spaces import Categorical, Float, Int, SpaceError, get_space
 
     try:
-        base = get_space(spec.space).dimensions
         current = get_space(spec.space, spec.narrowing).dimensions
     except SpaceError:
         return {}
@@ -253,8 +257,9 @@ def suggest_narrowing(spec: StudySpec, views: Sequence[TrialView], best: Sequenc
         dim = current.get(name)
         if not isinstance(dim, (Float, Int)):
             return
-        lo = dim.low if low is None else min(max(low, base[name].low), dim.high)
-        hi = dim.high if high is None else max(min(high, base[name].high), lo)
+        # Inside this study's own ranges: `launch --zoom THIS --narrow next.yaml` takes it as it is.
+        lo = dim.low if low is None else min(max(low, dim.low), dim.high)
+        hi = dim.high if high is None else max(min(high, dim.high), lo)
         if (lo, hi) != (dim.low, dim.high):
             cast = int if isinstance(dim, Int) else (lambda x: round(float(x), 6))
             out[name] = {"low": cast(lo), "high": cast(hi)}

@@ -107,10 +107,16 @@ def _duration(value: str | None) -> float | None:
               help="Keep the trained models of the best K completed trials (0: none).")
 @click.option("--trainer", default="trainers.train:train", hidden=True, help="module:function that trains (tests use doubles).")
 @click.option("--resume", is_flag=True, help="Continue an existing study (and raise its budget to --trials).")
+@click.option("--zoom", "zoom_from", metavar="PREV",
+              help="Start from study PREV: its settings, its space narrowed around its best trials (or by --narrow), "
+                   "its finished trials warm-starting the sampler (not counted in --trials), its best configurations queued first.")
+@click.option("--top", type=int, default=5, show_default=True, help="With --zoom: narrow around PREV's best K trials.")
+@click.option("--slack", type=float, default=0.1, show_default=True,
+              help="With --zoom: widen each range by this share of PREV's range on each side (log ranges in log space).")
 @click.option("--workers", type=click.IntRange(min=0), default=0, help="Also run K local workers and show progress until the budget is met.")
 @click.option("--log-dir", default="hpsearch-logs", show_default=True, help="Where --workers write their logs.")
 @click.pass_context
-def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **options):
+def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_from, top, slack, **options):
     """Create study NAME with its whole spec; workers anywhere pick it up."""
     from search.core.budget import describe_duration
     from search.core.spec import StudySpec
@@ -118,14 +124,26 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **optio
     from spaces import load_narrowing
 
     narrowing = load_narrowing(narrow_file) if narrow_file else {}
-    spec = StudySpec(**options, narrowing=narrowing, objectives=tuple(o.strip() for o in objectives.split(",") if o.strip()))
-    spec.validate()
+    objectives = tuple(o.strip() for o in objectives.split(",") if o.strip())
     storage = _storage(ctx)
-    study = launch_study(storage, name, spec, resume=resume)
+    if zoom_from:
+        study, spec = _launch_zoomed(ctx, storage, name, zoom_from, top, slack, narrowing, narrow_file, resume,
+                                     objectives, options)
+    else:
+        for flag in ("top", "slack"):
+            if ctx.get_parameter_source(flag) != click.core.ParameterSource.DEFAULT:
+                raise click.UsageError(f"--{flag} goes with --zoom PREV")
+        spec = StudySpec(**options, narrowing=narrowing, objectives=objectives)
+        spec.validate()
+        study = launch_study(storage, name, spec, resume=resume)
     within = f" within {describe_duration(spec.time_budget)}" if spec.time_budget else ""
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
                f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
+    if spec.zoomed_from:
+        from search.service.studies import describe_lineage
+
+        click.echo(f"{name}: {describe_lineage(spec.zoomed_from, spec.warm_trials)}")
     if workers:
         from search.cli.local import run_local_workers
 
@@ -135,6 +153,25 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, **optio
             raise SystemExit(1)
     else:
         click.echo(f"start workers with: hpsearch worker --study {name}   (or docker compose up workers)")
+
+
+def _launch_zoomed(ctx, storage, name, previous, top, slack, narrowing, narrow_file, resume, objectives, options):
+    """NEXT from PREV: PREV's spec, overridden by the options given on this command line only."""
+    from search.core.spec import read_spec
+    from search.service import studies, zoom
+
+    if resume:
+        raise click.UsageError("--zoom creates a new study; --resume continues one: use one or the other")
+    previous_spec = read_spec(studies.load(storage, previous))
+    if previous_spec is None:
+        raise zoom.ZoomError(f"study {previous!r} was not launched by hpsearch: it has no space to zoom into")
+    given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
+    if ctx.get_parameter_source("objectives") != click.core.ParameterSource.DEFAULT:
+        given["objectives"] = objectives
+    spec = zoom.zoom_spec(previous_spec, given)
+    study = zoom.launch_zoomed(storage, name, spec, previous, top=top, slack=slack,
+                               narrowing=narrowing if narrow_file else None, narrowing_source=narrow_file)
+    return study, read_spec(study)
 
 
 # ---- worker ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ EXIT_USAGE = 2
 
 
 def expected_errors() -> tuple[type[BaseException], ...]:
+    from search.analysis.zoom import ZoomError
     from search.cli.output import OutputError
     from search.core.artifacts import ArtifactError
     from search.core.spec import SpecError
@@ -18,7 +19,7 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from spaces import SpaceError
     from trainers.config import ConfigError
 
-    return (ArtifactError, ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError)
+    return (ArtifactError, ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError, ZoomError)
 
 
 def run_cli(group: click.Group) -> int:

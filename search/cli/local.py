@@ -43,7 +43,7 @@ def run_local_workers(storage: Storage, name: str, count: int, *, log_dir: str) 
                 summary = studies.summarize(studies.load(storage, name))
                 best = f"{summary.objective}={summary.best_value:.4f}" if summary.best_value is not None else "-"
                 left = f" time left {duration(summary.time_left)}" if summary.time_left is not None else ""
-                bar.update(task, completed=summary.counts.finished, eta=duration(summary.eta_seconds),
+                bar.update(task, completed=summary.done, eta=duration(summary.eta_seconds),
                            detail=f"pruned {summary.counts.pruned} failed {summary.counts.failed} "
                                   f"running {summary.counts.running} best {best}{left}")
                 if summary.state in ("done", "halted") or all(p.poll() is not None for p in procs):

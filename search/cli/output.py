@@ -43,7 +43,7 @@ def print_study_table(summaries: Iterable) -> None:
         row = [
             s.name,
             s.state,
-            f"{s.counts.finished}/{s.budget if s.budget is not None else '-'}",
+            f"{s.done}/{s.budget if s.budget is not None else '-'}",
             str(s.counts.complete),
             str(s.counts.pruned),
             str(s.counts.failed),
@@ -56,7 +56,9 @@ def print_study_table(summaries: Iterable) -> None:
             row.insert(3, f"{duration(s.time_left)} of {duration(s.time_budget)}" if s.time_budget is not None else "-")
         table.add_row(*row)
     console.print(table)
-    for s in summaries:  # why each finished study stopped starting trials
+    for s in summaries:  # where a zoomed study came from, and why each finished study stopped starting trials
+        if s.lineage:
+            console.print(f"{s.name}: {s.lineage}", highlight=False)
         if s.ended:
             console.print(f"{s.name}: ended, {s.ended}", highlight=False)
 

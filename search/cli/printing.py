@@ -30,7 +30,7 @@ def print_report(a: StudyAnalysis) -> None:
     if a.narrowing:
         import yaml
 
-        console.print("[bold]next.yaml[/bold] (hpsearch launch NAME --narrow next.yaml)")
+        console.print(f"[bold]next.yaml[/bold] (hpsearch launch NAME --zoom {a.study} --narrow next.yaml)")
         console.print(yaml.safe_dump(a.narrowing, sort_keys=False).rstrip(), highlight=False, markup=False)
 
 

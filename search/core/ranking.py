@@ -23,7 +23,10 @@ def ranked_trials(study: optuna.Study, spec: StudySpec | None) -> list[FrozenTri
     One objective: by its value. Several (a Pareto front): the front's trials first, each ranked
     by the first objective; that is the stated export rule for multi-objective studies.
     """
-    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) if is_feasible(t)]
+    # A zoomed study's warm-start trials were measured by the study it came from: context for its
+    # sampler, never its pick (its own runs of those configurations are queued first).
+    trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+              if is_feasible(t) and "warm_start" not in t.user_attrs]
     trials = [t for t in trials if t.values and all(v is not None and math.isfinite(v) for v in t.values)]
     directions = study.directions
     sign = 1.0 if directions[0] == optuna.study.StudyDirection.MINIMIZE else -1.0

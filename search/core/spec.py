@@ -59,6 +59,10 @@ class StudySpec:
     # Where the study's files go (see search.core.artifacts); launch fills in the default.
     artifacts: str | None = None
     keep_models: int = 5  # trained models kept: the best K completed trials' (0: none)
+    # A zoomed study (`launch --zoom PREV`): where it came from, and how many of PREV's finished
+    # trials it holds to warm-start its sampler. Those are not its own: they never count against --trials.
+    zoomed_from: dict | None = None
+    warm_trials: int = 0
 
     # ---- checks ----------------------------------------------------------------------
     def validate(self) -> "StudySpec":
@@ -119,6 +123,11 @@ class StudySpec:
     @property
     def directions(self) -> list[str]:
         return [OBJECTIVES.get(o) or SECONDARY_OBJECTIVES[o] for o in self.objectives]
+
+    @property
+    def trial_limit(self) -> int:
+        """Finished + running + queued trials the study may hold: its budget plus its warm-start trials."""
+        return self.trials + self.warm_trials
 
     @property
     def objective(self) -> str:

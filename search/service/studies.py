@@ -11,6 +11,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.analysis.zoom import describe_lineage
 from search.core import budget as time_budget
 from search.core.artifacts import default_location, normalize_location, open_store
 from search.core.counts import Counts, count_trials
@@ -23,8 +24,12 @@ class StudyError(ValueError):
     """A study does not exist, already exists, or has nothing to export."""
 
 
-def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False) -> optuna.Study:
-    """Create the study with its spec stored in it (or, with resume, reopen and un-halt it)."""
+def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False, before_spec=None) -> optuna.Study:
+    """Create the study with its spec stored in it (or, with resume, reopen and un-halt it).
+
+    `before_spec(study, spec)` runs on a new study before its spec is stored: workers serve only
+    studies with a spec, so what it adds (a zoom's warm-start and queued trials) is there first.
+    """
     spec.validate()
     existing = {s.study_name: s for s in storage.optuna.get_all_studies()}
     if name in existing:
@@ -52,6 +57,12 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
     open_store(location)  # a location this host cannot use is refused now, not by every worker
     spec = dataclasses.replace(spec, artifacts=normalize_location(location))
     study = optuna.create_study(study_name=name, storage=storage.optuna, directions=spec.directions)
+    if before_spec is not None:
+        try:
+            spec = before_spec(study, spec)
+        except BaseException:
+            optuna.delete_study(study_name=name, storage=storage.optuna)  # no half-made study keeps the name
+            raise
     study.set_user_attr(SPEC_ATTR, spec.to_dict())
     return study
 
@@ -78,15 +89,25 @@ class StudySummary:
     best_trial: int | None
     objective: str
     eta_seconds: float | None
+    warm: int = 0  # finished trials copied from a zoomed-from study: in the counts, not in the budget
+    lineage: str | None = None  # "zoomed from PREV ..." for a zoomed study
     time_budget: float | None = None  # seconds, as launched
     time_left: float | None = None  # seconds of it left (all of it before the first trial)
     ended: str | None = None  # why no more trials start: budget met, time spent, halted
+
+    @property
+    def done(self) -> int:
+        """This study's own finished trials (complete or pruned): what the budget counts."""
+        return self.counts.finished - self.warm
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
             "state": self.state,
             "budget": self.budget,
+            "done": self.done,
+            "warm_start_trials": self.warm,
+            "lineage": self.lineage,
             "complete": self.counts.complete,
             "pruned": self.counts.pruned,
             "failed": self.counts.failed,
@@ -109,13 +130,14 @@ def summarize(study: optuna.Study) -> StudySummary:
     ranked = ranked_trials(study, spec)
     best = ranked[0] if ranked else None
     budget = spec.trials if spec else None
+    warm = spec.warm_trials if spec else 0
     attrs = study.user_attrs
     seconds = spec.time_budget if spec else None
     left = time_budget.time_left(seconds, attrs)
     ended = None
     if attrs.get(HALTED_ATTR):
         state, ended = "halted", f"halted: {attrs[HALTED_ATTR]}"
-    elif budget is not None and counts.finished >= budget:
+    elif budget is not None and counts.finished - warm >= budget:
         state, ended = "done", f"trial budget of {budget} met"
     elif time_budget.spent(seconds, attrs):
         # The time ran out: nothing new starts, the running trials finish.
@@ -125,7 +147,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         state = "running"
     else:
         state = "waiting for workers"
-    eta_seconds = eta(trials, counts, budget)
+    eta_seconds = eta(trials, counts, budget, warm)
     if state == "done":
         eta_seconds = 0.0
     elif left is not None and state != "halted":
@@ -139,15 +161,17 @@ def summarize(study: optuna.Study) -> StudySummary:
         best_trial=best.number if best else None,
         objective=spec.objective if spec else "value",
         eta_seconds=eta_seconds,
+        warm=warm,
+        lineage=describe_lineage(spec.zoomed_from, warm) if spec and spec.zoomed_from else None,
         time_budget=seconds,
         time_left=left,
         ended=ended,
     )
 
 
-def eta(trials: list[FrozenTrial], counts: Counts, budget: int | None) -> float | None:
+def eta(trials: list[FrozenTrial], counts: Counts, budget: int | None, warm: int = 0) -> float | None:
     """Remaining trials x mean trial duration / trials running in parallel."""
-    if budget is None or counts.finished >= budget:
+    if budget is None or counts.finished - warm >= budget:
         return 0.0 if budget is not None else None
     durations = [
         (t.datetime_complete - t.datetime_start).total_seconds()
@@ -157,7 +181,7 @@ def eta(trials: list[FrozenTrial], counts: Counts, budget: int | None) -> float 
     if not durations:
         return None
     parallel = max(1, counts.running)
-    return (budget - counts.finished) * (sum(durations) / len(durations)) / parallel
+    return (budget - counts.finished + warm) * (sum(durations) / len(durations)) / parallel
 
 
 def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:

@@ -184,9 +184,9 @@ class Worker:
                 continue
             self.fail_orphans(study)
             counts = counts_from_states(self.storage.count_states(study._study_id))
-            if counts.finished < spec.trials:
+            if counts.finished < spec.trial_limit:
                 all_done = False
-            if counts.counted >= spec.trials and counts.waiting == 0:
+            if counts.counted >= spec.trial_limit and counts.waiting == 0:
                 continue
             claim = self.claim_trial(study, spec)
             if claim is None:
@@ -216,7 +216,7 @@ class Worker:
         with self.storage.budget_lock(study.study_name):
             acquired = time.perf_counter()
             counts = counts_from_states(self.storage.count_states(study._study_id))
-            if counts.waiting == 0 and counts.counted >= spec.trials:
+            if counts.waiting == 0 and counts.counted >= spec.trial_limit:
                 return None
             if spec.time_budget is not None and not self.start_clock(study, spec):
                 return None
