@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.analysis import advice
 from search.analysis.diagnostics import PROBLEMS, Decomposition, decompose, measured
+from search.core.confirmations import by_mean, confirmed
 from search.core.ranking import is_feasible, ranked_trials
 from search.core.spec import StudySpec, read_spec
 
@@ -78,6 +79,7 @@ class StudyAnalysis:
     next_steps: list[str] = field(default_factory=list)
     narrowing: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
+    confirmations: list[dict[str, Any]] = field(default_factory=list)  # re-measured configurations, best mean first
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -94,6 +96,7 @@ class StudyAnalysis:
             "summary": self.summary,
             "next_steps": self.next_steps,
             "narrowing": self.narrowing,
+            "confirmations": self.confirmations,
         }
 
 
@@ -120,6 +123,8 @@ def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TO
         limits=spec.limits,
     )
     analysis.summary = _summary(analysis, pool)
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    analysis.confirmations = [g.to_dict() for g in by_mean(confirmed(study.get_trials(deepcopy=False), spec.objective), maximize)]
     if spec.zoomed_from:
         from search.analysis.zoom import describe_lineage
 
@@ -313,6 +318,12 @@ def _low_variance_choices(views: Sequence[TrialView], section: str, key: str, ch
 
 
 # ---- as markdown (the study note) -------------------------------------------------------------
+def _mean_std(s: dict[str, Any]) -> str:
+    if s.get("mean") is None:
+        return "—"
+    return f"{s['mean']:.4f} ± {s['std']:.4f}" if s.get("std") is not None else f"{s['mean']:.4f}"
+
+
 def study_note(a: StudyAnalysis) -> str:
     import yaml
 
@@ -324,6 +335,14 @@ def study_note(a: StudyAnalysis) -> str:
         for v in a.best:
             lines.append("| " + " | ".join(decomposition_cells(v, a.objectives)) + " |")
         parts.append("### The best trials\n\n" + "\n".join(lines))
+    if a.confirmations:
+        objective = a.objectives[0]
+        lines = [f"| trial | runs done/queued | {objective} | dev accuracy | test accuracy |", "|---|---|---|---|---|"]
+        for g in a.confirmations:
+            lines.append(f"| {g['trial']} | {len(g['runs']) - 1}/{g['confirmations_queued']} | "
+                         + " | ".join(_mean_std(g[k]) for k in (objective, "dev_accuracy", "test_accuracy")) + " |")
+        parts.append("### Confirmed configurations (mean ± std over the original and its confirmation runs)\n\n"
+                     + "\n".join(lines))
     parts.append("### Where to look next\n\n" + "\n".join(f"- {s}" for s in a.next_steps))
     if a.narrowing:
         parts.append("```yaml\n# next.yaml\n" + yaml.safe_dump(a.narrowing, sort_keys=False) + "```")

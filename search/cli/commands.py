@@ -201,11 +201,14 @@ def status(ctx, name, fmt):
         study = studies.load(storage, name)
         summary = studies.summarize(study)
         trials = study.get_trials(deepcopy=False)
+        groups = [g.to_dict() for g in studies.confirmations(study)]
         if fmt == "json":
-            click.echo(json.dumps({"study": summary.to_dict(), "trials": [output.trial_row(t) for t in trials]}, indent=2, default=str))
+            click.echo(json.dumps({"study": summary.to_dict(), "trials": [output.trial_row(t) for t in trials],
+                                   "confirmations": groups}, indent=2, default=str))
         else:
             output.print_study_table([summary])
             output.print_trials_table(study, trials)
+            output.print_confirmations(groups, summary.objective)
         return
     summaries = [studies.summarize(studies.load(storage, s.study_name)) for s in storage.optuna.get_all_studies()]
     if fmt == "json":
@@ -214,6 +217,27 @@ def status(ctx, name, fmt):
         click.echo(f"no studies on {storage.display}; create one with: hpsearch launch NAME")
     else:
         output.print_study_table(summaries)
+
+
+# ---- confirm ---------------------------------------------------------------------------
+@cli.command()
+@click.argument("name")
+@click.option("--top", type=int, default=3, show_default=True, help="Re-measure the best K configurations.")
+@click.option("--seeds", type=int, default=3, show_default=True, help="New seeds (runs) per configuration.")
+@click.pass_context
+def confirm(ctx, name, top, seeds):
+    """Re-train the top configurations under new seeds; export then picks by their mean."""
+    from search.service.confirm import queue_confirmations
+
+    done = queue_confirmations(_storage(ctx), name, top=top, seeds=seeds)
+    click.echo(f"{done['queued']} confirmation runs queued in {name!r} for trials "
+               f"{', '.join(map(str, done['trials']))} ({seeds} each); its confirmation budget is now "
+               f"{done['confirm_budget']} runs, apart from --trials")
+    if done["blocked"]:
+        click.echo(f"the study is {done['blocked']}: `hpsearch launch {name} --resume` lets workers run them", err=True)
+    else:
+        click.echo(f"any worker serving {name!r} runs them; then `hpsearch status {name}` shows each configuration's "
+                   "mean ± std, and export picks by the mean")
 
 
 # ---- export ----------------------------------------------------------------------------

@@ -15,11 +15,12 @@ def expected_errors() -> tuple[type[BaseException], ...]:
     from search.core.artifacts import ArtifactError
     from search.core.spec import SpecError
     from search.core.storage import StorageError
+    from search.service.confirm import ConfirmError
     from search.service.studies import StudyError
     from spaces import SpaceError
     from trainers.config import ConfigError
 
-    return (ArtifactError, ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError, ZoomError)
+    return (ArtifactError, ConfigError, OutputError, SpaceError, SpecError, StorageError, StudyError, ZoomError, ConfirmError)
 
 
 def run_cli(group: click.Group) -> int:

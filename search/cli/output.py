@@ -89,6 +89,10 @@ def print_trials_table(study, trials) -> None:
         note = row["reason"] or ""
         if row["retry_of"] is not None:
             note = f"retry of {row['retry_of']}; {note}"
+        if t.user_attrs.get("confirms") is not None:
+            note = f"confirms {t.user_attrs['confirms']}; {note}"
+        if t.user_attrs.get("warm_start"):
+            note = f"warm start from {t.user_attrs['warm_start']['study']}; {note}"
         if row["feasible"] is False:
             note = f"infeasible; {note}"
         params = ", ".join(f"{k}={_fmt(v, 3) if isinstance(v, float) else v}" for k, v in t.params.items())
@@ -97,6 +101,25 @@ def print_trials_table(study, trials) -> None:
             _fmt(row["train_error"]), _fmt(row["dev_error"]), row["dominant_problem"] or "-",
             params[:60] + ("…" if len(params) > 60 else ""), note[:50],
         )
+    console.print(table)
+
+
+def print_confirmations(groups: list[dict[str, Any]], objective: str) -> None:
+    """Each re-measured configuration: its runs, and the mean ± std of its objective, dev and test accuracy."""
+    if not groups:
+        return
+    table = Table(title="confirmed configurations (the original trial and its confirmation runs)")
+    keys = ([objective] if objective != "dev_accuracy" else []) + ["dev_accuracy", "test_accuracy"]
+    for col in ("trial", "runs done/queued", *(f"{k.replace('_', ' ')} mean ± std" for k in keys)):
+        table.add_column(col, justify="right")
+
+    def cell(s: dict[str, Any]) -> str:
+        if s["mean"] is None:
+            return "-"
+        return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["std"] is not None else f"{s['mean']:.4f}"
+
+    for g in groups:
+        table.add_row(str(g["trial"]), f"{len(g['runs']) - 1}/{g['confirmations_queued']}", *(cell(g[k]) for k in keys))
     console.print(table)
 
 

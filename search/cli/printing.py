@@ -21,6 +21,9 @@ def print_report(a: StudyAnalysis) -> None:
         for v in a.best:
             table.add_row(*decomposition_cells(v, a.objectives))
         console.print(table)
+    from search.cli.output import print_confirmations
+
+    print_confirmations(a.confirmations, a.objectives[0])
     console.print("[bold]Summary[/bold]")
     for line in a.summary:
         console.print(f"  {line}", highlight=False, markup=False)

@@ -7,6 +7,7 @@ import math
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from search.core.confirmations import CONFIRMS_ATTR
 from search.core.spec import StudySpec
 
 
@@ -25,8 +26,10 @@ def ranked_trials(study: optuna.Study, spec: StudySpec | None) -> list[FrozenTri
     """
     # A zoomed study's warm-start trials were measured by the study it came from: context for its
     # sampler, never its pick (its own runs of those configurations are queued first).
+    # A confirmation run repeats a ranked trial's configuration: it is counted with that trial
+    # (search.core.confirmations), not ranked as a configuration of its own.
     trials = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-              if is_feasible(t) and "warm_start" not in t.user_attrs]
+              if is_feasible(t) and "warm_start" not in t.user_attrs and CONFIRMS_ATTR not in t.user_attrs]
     trials = [t for t in trials if t.values and all(v is not None and math.isfinite(v) for v in t.values)]
     directions = study.directions
     sign = 1.0 if directions[0] == optuna.study.StudyDirection.MINIMIZE else -1.0

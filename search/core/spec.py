@@ -63,6 +63,8 @@ class StudySpec:
     # trials it holds to warm-start its sampler. Those are not its own: they never count against --trials.
     zoomed_from: dict | None = None
     warm_trials: int = 0
+    # Confirmation runs queued by `hpsearch confirm`: a budget apart from --trials.
+    confirm_trials: int = 0
 
     # ---- checks ----------------------------------------------------------------------
     def validate(self) -> "StudySpec":
@@ -126,8 +128,8 @@ class StudySpec:
 
     @property
     def trial_limit(self) -> int:
-        """Finished + running + queued trials the study may hold: its budget plus its warm-start trials."""
-        return self.trials + self.warm_trials
+        """Finished + running + queued trials the study may hold: its budget, warm-start and confirmation trials."""
+        return self.trials + self.warm_trials + self.confirm_trials
 
     @property
     def objective(self) -> str:

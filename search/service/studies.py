@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.analysis.zoom import describe_lineage
 from search.core import budget as time_budget
+from search.core.confirmations import CONFIRMS_ATTR, by_mean, confirmed
 from search.core.artifacts import default_location, normalize_location, open_store
 from search.core.counts import Counts, count_trials
 from search.core.ranking import ranked_trials
@@ -90,6 +91,8 @@ class StudySummary:
     objective: str
     eta_seconds: float | None
     warm: int = 0  # finished trials copied from a zoomed-from study: in the counts, not in the budget
+    confirm_budget: int = 0  # confirmation runs queued by `hpsearch confirm` (a budget apart)
+    confirm_done: int = 0  # ... of which finished
     lineage: str | None = None  # "zoomed from PREV ..." for a zoomed study
     time_budget: float | None = None  # seconds, as launched
     time_left: float | None = None  # seconds of it left (all of it before the first trial)
@@ -97,8 +100,8 @@ class StudySummary:
 
     @property
     def done(self) -> int:
-        """This study's own finished trials (complete or pruned): what the budget counts."""
-        return self.counts.finished - self.warm
+        """This study's own finished search trials (complete or pruned): what --trials counts."""
+        return self.counts.finished - self.warm - self.confirm_done
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -107,6 +110,7 @@ class StudySummary:
             "budget": self.budget,
             "done": self.done,
             "warm_start_trials": self.warm,
+            "confirmations": {"budget": self.confirm_budget, "done": self.confirm_done},
             "lineage": self.lineage,
             "complete": self.counts.complete,
             "pruned": self.counts.pruned,
@@ -131,14 +135,17 @@ def summarize(study: optuna.Study) -> StudySummary:
     best = ranked[0] if ranked else None
     budget = spec.trials if spec else None
     warm = spec.warm_trials if spec else 0
+    confirm_budget = spec.confirm_trials if spec else 0
+    confirm_done = sum(1 for t in trials if CONFIRMS_ATTR in t.user_attrs and t.state in (TrialState.COMPLETE, TrialState.PRUNED))
+    limit = None if budget is None else budget + confirm_budget  # finished trials of its own, confirmations included
     attrs = study.user_attrs
     seconds = spec.time_budget if spec else None
     left = time_budget.time_left(seconds, attrs)
     ended = None
     if attrs.get(HALTED_ATTR):
         state, ended = "halted", f"halted: {attrs[HALTED_ATTR]}"
-    elif budget is not None and counts.finished - warm >= budget:
-        state, ended = "done", f"trial budget of {budget} met"
+    elif limit is not None and counts.finished - warm >= limit:
+        state, ended = "done", f"trial budget of {budget} met" + (f", and {confirm_budget} confirmation runs" if confirm_budget else "")
     elif time_budget.spent(seconds, attrs):
         # The time ran out: nothing new starts, the running trials finish.
         state = "finishing" if counts.running else "done"
@@ -147,7 +154,7 @@ def summarize(study: optuna.Study) -> StudySummary:
         state = "running"
     else:
         state = "waiting for workers"
-    eta_seconds = eta(trials, counts, budget, warm)
+    eta_seconds = eta(trials, counts, limit, warm)
     if state == "done":
         eta_seconds = 0.0
     elif left is not None and state != "halted":
@@ -162,6 +169,8 @@ def summarize(study: optuna.Study) -> StudySummary:
         objective=spec.objective if spec else "value",
         eta_seconds=eta_seconds,
         warm=warm,
+        confirm_budget=confirm_budget,
+        confirm_done=confirm_done,
         lineage=describe_lineage(spec.zoomed_from, warm) if spec and spec.zoomed_from else None,
         time_budget=seconds,
         time_left=left,
@@ -184,6 +193,14 @@ def eta(trials: list[FrozenTrial], counts: Counts, budget: int | None, warm: int
     return (budget - counts.finished + warm) * (sum(durations) / len(durations)) / parallel
 
 
+def confirmations(study: optuna.Study) -> list:
+    """The study's re-measured configurations, best mean first."""
+    spec = read_spec(study)
+    objective = spec.objective if spec else "value"
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    return by_mean(confirmed(study.get_trials(deepcopy=False), objective), maximize)
+
+
 def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:
     """The best trial's configuration (readable by `hpsearch train`), metrics and provenance."""
     spec = read_spec(study)
@@ -192,23 +209,38 @@ def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:
         infeasible = spec is not None and spec.limits and study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         why = "none meets the satisficing limits" if infeasible else "it has no completed trial yet"
         raise StudyError(f"nothing to export from study {study.study_name!r}: {why}")
+    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    objective = spec.objective if spec else "value"
+    selection = (("highest " if maximize else "lowest ") + f"{objective} among complete trials within every satisficing limit"
+                 + ("; on the Pareto front first" if len(study.directions) > 1 else ""))
+    confirmation = None
+    eligible = {t.number for t in ranked}  # complete and feasible originals only
+    groups = [g for g in confirmed(study.get_trials(deepcopy=False), objective) if len(g.runs) > 1 and g.trial in eligible]
+    if groups and len(study.directions) == 1:
+        # Re-measured configurations are ranked by their mean: one lucky run no longer decides.
+        ordered = by_mean(groups, maximize)
+        best = next(t for t in ranked if t.number == ordered[0].trial)
+        ranked = [best] + [t for t in ranked if t.number != best.number]
+        runs = ordered[0].stats("objective")["n"]
+        selection = (f"{'highest' if maximize else 'lowest'} mean {objective} over each confirmed configuration's runs "
+                     f"(the original and its confirmation runs: {runs} for this one), among the {len(ordered)} "
+                     f"configurations `hpsearch confirm` re-measured; unconfirmed trials are not ranked against them")
+        confirmation = [g.to_dict() for g in ordered]
     best, others = ranked[0], ranked[1:top]
     doc = _trial_entry(study, spec, best)
     doc = {
         "hpsearch_export": 1,
         "study": study.study_name,
         **doc,
-        "selection": (
-            "highest " if study.directions[0] == optuna.study.StudyDirection.MAXIMIZE else "lowest "
-        )
-        + f"{spec.objective if spec else 'value'} among complete trials within every satisficing limit"
-        + ("; on the Pareto front first" if len(study.directions) > 1 else ""),
+        "selection": selection,
         "provenance": {
             "exported_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "trained_with": best.user_attrs.get("versions", {}),
             "spec": spec.to_dict() if spec else None,
         },
     }
+    if confirmation:
+        doc["confirmation"] = confirmation
     if others:
         doc["runners_up"] = [_trial_entry(study, spec, t) for t in others]
     return doc

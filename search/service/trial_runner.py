@@ -22,6 +22,7 @@ from typing import Any, Callable, TypeVar
 
 import optuna
 
+from search.core.confirmations import CONFIRMS_ATTR
 from search.core.spec import StudySpec
 from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
 from search.service.trial_process import GO, STOP, child_main, standby_main
@@ -128,6 +129,8 @@ def supervise(
     started = time.monotonic()
     out = Outcome(state=FAIL)
     single = len(spec.objectives) == 1
+    # A confirmation run (`hpsearch confirm`) re-measures a configuration: stopping it early would defeat it.
+    prunable = single and CONFIRMS_ATTR not in with_retry(lambda: trial.user_attrs, what="reading the trial", log=log)
     try:
         while True:
             if shutdown.is_set():
@@ -173,7 +176,7 @@ def supervise(
                 if single and value is not None and math.isfinite(value):
                     with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
                     # After the last epoch nothing is left to save: the trial completes, with its whole result.
-                    if epoch < spec.epochs and with_retry(trial.should_prune, what="asking the pruner", log=log):
+                    if prunable and epoch < spec.epochs and with_retry(trial.should_prune, what="asking the pruner", log=log):
                         decision, out.pruned_at = STOP, epoch
                 log.info(
                     "epoch %d/%d %s=%s%s",

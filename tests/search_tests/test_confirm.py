@@ -1,0 +1,87 @@
+"""`hpsearch confirm`: the top configurations re-trained under new seeds, by any worker, outside --trials."""
+
+from __future__ import annotations
+
+import json
+
+import optuna
+import pytest
+import yaml
+from optuna.trial import TrialState
+
+from search.core.storage import open_storage
+from tests.conftest import run_cli, start_worker
+from tests.search_tests.helpers import trials_of
+
+LUCKY = ["--trainer", "tests.doubles:lucky_first", "--space", "small", "--weights", "none", "--epochs", "3"]
+
+
+def _queue_widths(url: str, name: str, widths: list[int]) -> None:
+    study = optuna.load_study(study_name=name, storage=open_storage(url).optuna)
+    for width in widths:
+        study.enqueue_trial({"width": width})
+
+
+def _serve(url: str, name: str, tmp_path, count: int = 1) -> None:
+    workers = [start_worker(url, "--study", name, "--idle-exit", "3", log_path=str(tmp_path / f"w{k}.log")) for k in range(count)]
+    for k, w in enumerate(workers):
+        assert w.wait(300) == 0, (tmp_path / f"w{k}.log").read_text()[-3000:]
+
+
+def _export(url: str, name: str) -> dict:
+    return yaml.safe_load(run_cli("export", name, storage=url, check=True).stdout)
+
+
+def test_confirm_reruns_the_top_configurations_on_any_worker_and_export_follows_the_means(journal_url, tmp_path):
+    # Trial 0 (width 16) is lucky once; trial 2 (width 128) is truly the best; trial 1 (width 32) is worst
+    # on average (dev error 0.087 against the lucky one's mean 0.073).
+    run_cli("launch", "noisy", *LUCKY, "--trials", "3", storage=journal_url, check=True)
+    _queue_widths(journal_url, "noisy", [16, 32, 128])
+    _serve(journal_url, "noisy", tmp_path)
+    assert _export(journal_url, "noisy")["trial"] == 0  # a single run crowns the lucky one
+
+    proc = run_cli("confirm", "noisy", "--top", "3", "--seeds", "2", storage=journal_url, check=True)
+    assert "6 confirmation runs queued in 'noisy' for trials 0, 2, 1" in proc.stdout
+    _serve(journal_url, "noisy", tmp_path, count=2)  # plain workers run them: nothing special to start
+
+    trials = trials_of(journal_url, "noisy")
+    runs = [t for t in trials if "confirms" in t.user_attrs]
+    assert len(runs) == 6 and len(trials) == 9  # outside --trials: no new search trial was sampled
+    assert sorted(t.user_attrs["confirms"] for t in runs) == [0, 0, 1, 1, 2, 2]
+    # Each run re-trains its trial's configuration to the last epoch (never pruned), under a seed of its own.
+    by_number = {t.number: t for t in trials}
+    for t in runs:
+        assert t.state == TrialState.COMPLETE and t.user_attrs["epochs_run"] == 3
+        assert t.params == by_number[t.user_attrs["confirms"]].params
+    assert len({t.user_attrs["config"]["training"]["seed"] for t in trials}) == 9
+
+    exported = _export(journal_url, "noisy")
+    assert exported["trial"] == 2  # the means say width 128
+    assert exported["selection"].startswith("highest mean dev_accuracy over each confirmed configuration's runs")
+    first = exported["confirmation"][0]
+    assert first["trial"] == 2 and first["dev_accuracy"]["n"] == 3
+    assert first["dev_accuracy"]["mean"] == pytest.approx(0.94, abs=1e-6) and first["dev_accuracy"]["std"] == pytest.approx(0.0)
+    lucky = next(g for g in exported["confirmation"] if g["trial"] == 0)
+    assert lucky["dev_accuracy"]["mean"] == pytest.approx(1 - (0.02 + 0.10 + 0.10) / 3, abs=1e-6)
+    assert lucky["dev_accuracy"]["std"] > 0.04
+
+    status = json.loads(run_cli("status", "noisy", "--format", "json", storage=journal_url, check=True).stdout)
+    assert status["study"]["state"] == "done" and status["study"]["done"] == 3
+    assert status["study"]["confirmations"] == {"budget": 6, "done": 6}
+    assert [g["trial"] for g in status["confirmations"]] == [2, 0, 1]  # best mean first
+    table = run_cli("status", "noisy", storage=journal_url, check=True).stdout
+    assert "confirmed configurations" in table and "0.9400 ± 0.0000" in table
+    report = run_cli("report", "noisy", storage=journal_url, check=True).stdout
+    assert "confirmed configurations" in report
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nope"], "no study named 'nope'"),
+    (["empty"], "nothing to confirm"),
+    (["empty", "--seeds", "0"], "--top and --seeds must be at least 1"),
+])
+def test_bad_confirms_are_one_line_and_queue_nothing(journal_url, args, message):
+    run_cli("launch", "empty", *LUCKY, "--trials", "2", storage=journal_url, check=True)
+    proc = run_cli("confirm", *args, storage=journal_url)
+    assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
+    assert trials_of(journal_url, "empty") == []
