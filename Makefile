@@ -59,9 +59,10 @@ clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache $(DEMO_STORAGE) $(DEMO_STORAGE).lock* demo-best.yaml $(DEMO_ARTIFACTS) demo-best.keras
 
 # Benchmarks against hpsearch's peers (not part of `make test`): benchmarks/results/*.json and
-# BENCHMARKS.md. Benchmarks 2-6 take about 35 minutes on 2 cores; benchmark 1 (search efficiency
-# on Fashion-MNIST, 25 runs) takes many hours there: it saves each run as it finishes, and the next
-# `make bench` goes on from the runs saved. bench-quick: under 10 minutes, BENCHMARKS-quick.md.
+# BENCHMARKS.md. Benchmarks 2-6 take about 35 minutes on 2 cores; benchmarks 1 and 7 (search
+# efficiency, zoom and confirm on Fashion-MNIST) and the 1b seed lab take many hours there: 1 and 7
+# save each run as it finishes, and the next `make bench` goes on from the runs saved.
+# bench-quick: a smoke test of every benchmark, BENCHMARKS-quick.md.
 .PHONY: bench bench-quick bench-deps
 BENCH_STAMP := $(VENV)/.bench-installed-stamp
 

@@ -9,12 +9,12 @@ import re
 from typing import Any
 
 from benchmarks.common import QUICK_RESULTS, REPO, RESULTS
-from benchmarks import report_search
+from benchmarks import report_search, report_zoom
 from benchmarks.report_data import data, data_targets
 
-ORDER = ["search_efficiency", "seed_lab", "trainer_overhead", "coordination", "gpu", "scale", "data"]
+ORDER = ["search_efficiency", "seed_lab", "trainer_overhead", "coordination", "gpu", "scale", "data", "zoom_confirm"]
 TITLES = {"search_efficiency": "1. search efficiency", "seed_lab": "1b. seed lab", "trainer_overhead": "2. trainer overhead",
-          "coordination": "3. coordination", "gpu": "4. GPU", "scale": "5. scale", "data": "6. data"}
+          "coordination": "3. coordination", "gpu": "4. GPU", "scale": "5. scale", "data": "6. data", "zoom_confirm": "7. zoom and confirm"}
 
 
 def load(folder: str) -> dict[str, dict[str, Any]]:
@@ -124,6 +124,8 @@ def targets_table(docs) -> list[str]:
         rows += report_search.search_targets(se)
     if docs.get("seed_lab"):
         rows += report_search.seed_lab_targets(docs["seed_lab"])
+    if docs.get("zoom_confirm"):
+        rows += report_zoom.zoom_targets(docs["zoom_confirm"])
     to = docs.get("trainer_overhead")
     if to:
         for key in ("train_throughput", "whole_epoch"):
@@ -481,7 +483,8 @@ def scale_facts(doc) -> list[str]:
 
 
 SECTIONS = {"search_efficiency": search_efficiency, "seed_lab": seed_lab, "trainer_overhead": trainer_overhead,
-            "coordination": coordination, "gpu": gpu, "scale": scale, "data": lambda doc: data(doc, provenance)}
+            "coordination": coordination, "gpu": gpu, "scale": scale, "data": lambda doc: data(doc, provenance),
+            "zoom_confirm": lambda doc: report_zoom.zoom_confirm(doc, provenance(doc), met)}
 
 
 if __name__ == "__main__":

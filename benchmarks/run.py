@@ -26,6 +26,7 @@ BENCHMARKS = {
     "gpu": "benchmarks.gpu",
     "scale": "benchmarks.scale",
     "data": "benchmarks.data",
+    "zoom_confirm": "benchmarks.zoom_confirm",
 }
 
 

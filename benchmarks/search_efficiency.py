@@ -166,7 +166,7 @@ def _ask_tell(study, spec, budget: int, data) -> dict[str, Any]:
         elif result.stop_reason in (COMPLETED, EARLY_STOPPING):
             study.tell(trial, result.metrics["dev_accuracy"])
             info.update(state="complete", dev_accuracy=result.metrics["dev_accuracy"],
-                        test_accuracy=result.metrics.get("test_accuracy"))
+                        test_accuracy=result.metrics.get("test_accuracy"), params=dict(trial.params))
         else:  # cut by the budget, or diverged (NaN)
             study.tell(trial, state=TrialState.FAIL)
             info["state"] = "cut by budget" if reporter.cut else "failed"
@@ -190,7 +190,7 @@ def _optimize(study, spec, budget: int, data) -> dict[str, Any]:
             info["state"] = "cut by budget" if reporter.cut else "failed"
             raise BudgetSpent(result.stop_reason)
         info.update(state="complete", dev_accuracy=result.metrics["dev_accuracy"],
-                    test_accuracy=result.metrics.get("test_accuracy"))
+                    test_accuracy=result.metrics.get("test_accuracy"), params=dict(trial.params))
         return result.metrics["dev_accuracy"]
 
     def stop_when_spent(study, trial):
@@ -204,7 +204,9 @@ def _optimize(study, spec, budget: int, data) -> dict[str, Any]:
 def _finish(study, tracker: "Tracker", rule: str) -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    best = study.best_trial if any(t.state == TrialState.COMPLETE for t in study.trials) else None
+    # The study's own trials only (a zoomed study also holds the warm-start trials it was given).
+    own = [t for t in study.trials if t.state == TrialState.COMPLETE and str(t.number) in tracker.trials]
+    best = max(own, key=lambda t: (t.value, -t.number)) if own else None
     pick = None
     if best is not None:
         info = tracker.trials[str(best.number)]

@@ -1,0 +1,47 @@
+"""BENCHMARKS.md's section 7 (zoom and confirm) and its target rows, from zoom_confirm.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _num(value, digits: int = 3) -> str:
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def zoom_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
+    t = doc["targets"]
+    z, c = t["zoom_reaches_single_best"], t["confirm_picks_truly_best_more_often"]
+    budget = doc["settings"]["budget"]
+    reach = f"after {z['epochs']} of {budget} epochs ({100 * z['fraction']:.0f}%)" if z["epochs"] else "not within the budget"
+    return [("7 zoom and confirm", z["target"], f"single study's final median {_num(z['single_final_median'])}; the pair "
+                                                f"reached it {reach}", z["met"]),
+            ("7 zoom and confirm", c["target"], f"truly best picked in {c['confirm_hits']} of {c['seeds']} seeds with "
+                                                f"confirm, {c['single_hits']} of {c['seeds']} by the single run", c["met"])]
+
+
+def zoom_confirm(doc: dict, provenance: list[str], met) -> list[str]:
+    s = doc["settings"]
+    out = ["## 7. Zoom and confirm", "", *provenance,
+           f"Benchmark 1's task and plan: {s['train_images']:,} Fashion-MNIST training images, space `small`"
+           + (f" narrowed ({', '.join(s['narrowing'])})" if s.get("narrowing") else "")
+           + f", {s['budget']} epochs per arm and seed, at most {s['max_epochs']} per configuration; seeds "
+           f"{', '.join(map(str, s['seeds']))} ({doc['runs_done']} done). Zoom: a study for half the epochs, then "
+           f"`--zoom` around its top {s['top']} (warm-started, top configurations queued first) for the rest, against "
+           f"one study for all of them. Confirm: the pair's top {s['confirm_top']} configurations, each re-trained under "
+           f"{s['reeval_seeds']} fresh seeds to find the truly best (best mean); the single-run pick against the best "
+           f"mean over its run and {s['confirm_seeds']} confirmation seeds.", "",
+           "| seed | one study: best dev | study + zoom: best dev | warm-start trials | single pick right | confirm pick right |",
+           "|---|---|---|---|---|---|"]
+    for seed, r in doc["per_seed"].items():
+        p = r.get("picks") or {}
+        out.append(f"| {seed} | {_num(r['single_best'])} | {_num(r['pair_best'])} | {r['zoom']['warm_start_trials']} | "
+                   f"{_yes(p.get('single_right'))} | {_yes(p.get('confirm_right'))} |")
+    out.append("")
+    for _, target, figures, flag in zoom_targets(doc):
+        out.append(f"- {target}: {met(flag)} — {figures}.")
+    return out + [""]
+
+
+def _yes(flag) -> str:
+    return "—" if flag is None else ("yes" if flag else "no")
