@@ -28,9 +28,11 @@ from benchmarks.common import REPO, child_env, log, write_result
 
 # Fashion-MNIST's published benchmark table (zalandoresearch/fashion-mnist README).
 PUBLISHED = {"2 Conv+pooling+BN": 0.934, "Google AutoML (24 compute hours)": 0.939, "human, non-expert": 0.835}
-FULL = {"time_budget": "60m", "workers": 2, "extra": []}
-# Quick: the same commands with 3-epoch trials and a 4-minute budget (a smoke test of the path).
-QUICK = {"time_budget": "4m", "workers": 2, "extra": ["--epochs", "3"]}
+FULL = {"time_budget": "60m", "workers": 2, "extra": [], "narrowing": None}
+# Quick: the same commands end to end on a smoke-test scale: two 1-epoch trials of the cheapest
+# small CNNs (benchmark 1's quick narrowing), within a 4-minute budget.
+QUICK = {"time_budget": "4m", "workers": 2, "extra": ["--epochs", "1", "--trials", "2"],
+         "narrowing": {"depth": {"low": 1, "high": 2}, "width": {"low": 16, "high": 32}}}
 
 
 def hpsearch(*args: str, storage: str, timeout: float) -> subprocess.CompletedProcess:
@@ -51,9 +53,15 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="hpsearch-seed-lab-") as tmp:
         storage = f"journal:{os.path.join(tmp, 'studies.journal')}"
+        extra = list(plan["extra"])
+        if plan["narrowing"]:
+            narrow = os.path.join(tmp, "narrow.yaml")
+            with open(narrow, "w", encoding="utf-8") as f:
+                yaml.safe_dump(plan["narrowing"], f)
+            extra += ["--narrow", narrow]
         launch = ["launch", "lab", "--dataset", "fashion_mnist", "--space", "small", "--weights", "none",
                   "--human-error", "0.165", "--workers", str(plan["workers"]), "--time-budget", plan["time_budget"],
-                  "--log-dir", os.path.join(tmp, "logs"), *plan["extra"]]
+                  "--log-dir", os.path.join(tmp, "logs"), *extra]
         log(f"seed_lab: hpsearch {' '.join(launch)}")
         t0 = time.monotonic()
         hpsearch(*launch, storage=storage, timeout=6 * 3600)
