@@ -10,6 +10,7 @@ from typing import Any
 
 from benchmarks.common import QUICK_RESULTS, REPO, RESULTS
 from benchmarks import report_search, report_zoom
+from benchmarks.report_format import num, spread
 from benchmarks.report_data import data, data_targets
 
 ORDER = ["search_efficiency", "seed_lab", "trainer_overhead", "coordination", "gpu", "scale", "data", "zoom_confirm"]
@@ -55,28 +56,6 @@ def render(quick: bool = False) -> str:
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-def num(value, digits: int = 3, pct: bool = False) -> str:
-    if value is None:
-        return "—"
-    if pct:
-        return f"{100 * value:.{max(0, digits - 2)}f}%"
-    if isinstance(value, float) and abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def spread(s: dict | None, digits: int = 3, pct: bool = False) -> str:
-    """'median (min–max)' of a summary; notes values never reached."""
-    if not s or s.get("median") is None:
-        return "not reached" if s and s.get("missing") else "—"
-    text = num(s["median"], digits, pct)
-    if s.get("n", 1) > 1 and s["min"] != s["max"]:
-        text += f" ({num(s['min'], digits, pct)}–{num(s['max'], digits, pct)})"
-    if s.get("missing"):
-        text += f", not reached in {s['missing']} of {s['n']}"
-    return text
-
-
 def provenance(doc: dict) -> list[str]:
     m = doc["machine"]
     versions = ", ".join(f"{k} {v}" for k, v in m.get("versions", {}).items())

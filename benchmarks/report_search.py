@@ -9,27 +9,9 @@ import json
 import statistics
 from typing import Any
 
+from benchmarks.report_format import num, quartiles
+
 HPSEARCH = "hpsearch (defaults)"
-
-
-def _num(value, digits: int = 3, pct: bool = False) -> str:
-    if value is None:
-        return "—"
-    if pct:
-        return f"{100 * value:.{max(0, digits - 2)}f}%"
-    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
-
-
-def quartile_text(q: dict | None, digits: int = 3, pct: bool = False) -> str:
-    """'median [q1–q3]' over seeds; notes seeds where the figure was never reached."""
-    if not q or q.get("median") is None:
-        return "not reached" if q and q.get("missing") else "—"
-    text = _num(q["median"], digits, pct)
-    if q.get("n", 1) > 1 and q["q1"] != q["q3"]:
-        text += f" [{_num(q['q1'], digits, pct)}–{_num(q['q3'], digits, pct)}]"
-    if q.get("missing"):
-        text += f", not reached in {q['missing']} of {q['n']}"
-    return text
 
 
 def _p(value) -> str:
@@ -51,11 +33,11 @@ def load_range(doc: dict) -> str:
 def search_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
     t = doc["targets"]
     a, b = t["best_vs_every_peer"], t["reaches_kerastuner_hyperband"]
-    peers = ", ".join(f"{_num(v)} ({k})" for k, v in a["peers"].items())
-    reach = (f"{b['epochs']} of {doc['settings']['budget_epochs']} epochs ({_num(b['fraction_of_budget'], 3, pct=True)})"
+    peers = ", ".join(f"{num(v)} ({k})" for k, v in a["peers"].items())
+    reach = (f"{b['epochs']} of {doc['settings']['budget_epochs']} epochs ({num(b['fraction_of_budget'], 3, pct=True)})"
              if b["epochs"] else "never within the budget")
-    return [("1 search efficiency", a["target"], f"{_num(a['hpsearch'])} against {peers}", a["met"]),
-            ("1 search efficiency", b["target"], f"KerasTuner Hyperband's final median {_num(b['kerastuner_hyperband_final'])}: "
+    return [("1 search efficiency", a["target"], f"{num(a['hpsearch'])} against {peers}", a["met"]),
+            ("1 search efficiency", b["target"], f"KerasTuner Hyperband's final median {num(b['kerastuner_hyperband_final'])}: "
                                                   f"hpsearch's median curve reached it after {reach}", b["met"])]
 
 
@@ -91,10 +73,10 @@ def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
         "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in doc["table"].items():
-        out.append(f"| {name} | {done.get(name, 0)} | {quartile_text(row['best_dev_accuracy'])} | "
-                   f"{quartile_text(row['pick_test_accuracy'])} | {quartile_text(row['epochs_to_near_best'], 0)} | "
-                   f"{quartile_text(row['seconds_to_near_best'], 0)} | "
-                   f"{quartile_text(row['pruned_epoch_fraction'], 2, pct=True)} | {quartile_text(row['trials'], 0)} |")
+        out.append(f"| {name} | {done.get(name, 0)} | {quartiles(row['best_dev_accuracy'])} | "
+                   f"{quartiles(row['pick_test_accuracy'])} | {quartiles(row['epochs_to_near_best'], 0)} | "
+                   f"{quartiles(row['seconds_to_near_best'], 0)} | "
+                   f"{quartiles(row['pruned_epoch_fraction'], 2, pct=True)} | {quartiles(row['trials'], 0)} |")
     out += paired_table(doc)
     if doc.get("figure"):
         out += ["", f"Anytime curves (best dev accuracy so far against epochs consumed, median over seeds, quartile band): "
@@ -147,7 +129,7 @@ def pruning_facts(doc: dict) -> list[str]:
 def seed_lab_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
     t = doc["targets"]["official_test_accuracy"]
     stretch = "" if t["stretch_met"] is None else f"; stretch 0.934 {'met' if t['stretch_met'] else 'missed'}"
-    return [("1b seed lab", t["target"], f"{_num(t['measured'], 4)}{stretch}", t["met"])]
+    return [("1b seed lab", t["target"], f"{num(t['measured'], 4)}{stretch}", t["met"])]
 
 
 def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
@@ -160,12 +142,12 @@ def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
            f"{doc['search_seconds'] / 60:.0f} min and ended: {study.get('ended') or study['state']}; its trials: "
            + ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items())) + ".",
            "",
-           f"Exported: trial {e['trial']}, dev accuracy {_num(e['objectives'].get('dev_accuracy'), 4)} in the study. "
+           f"Exported: trial {e['trial']}, dev accuracy {num(e['objectives'].get('dev_accuracy'), 4)} in the study. "
            f"Retrained by `hpsearch train` in {doc['retrain_seconds'] / 60:.0f} min: dev accuracy "
-           f"{_num(r.get('dev_accuracy'), 4)}, **official test accuracy {_num(r.get('test_accuracy'), 4)}**.",
+           f"{num(r.get('dev_accuracy'), 4)}, **official test accuracy {num(r.get('test_accuracy'), 4)}**.",
            "",
            "| | official test accuracy |", "|---|---|",
-           f"| hpsearch, {s['time_budget']} on this machine | {_num(r.get('test_accuracy'), 4)} |"]
+           f"| hpsearch, {s['time_budget']} on this machine | {num(r.get('test_accuracy'), 4)} |"]
     out += [f"| {name} (published) | {value:.3f} |" for name, value in doc["published"].items()]
     for _, target, figures, flag in seed_lab_targets(doc):
         out += ["", f"- {target}: {met(flag)} — {figures}."]

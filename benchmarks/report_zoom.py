@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-
-def _num(value, digits: int = 3) -> str:
-    return "—" if value is None else f"{value:.{digits}f}"
+from benchmarks.report_format import num as _num
 
 
 def zoom_targets(doc: dict) -> list[tuple[str, str, str, Any]]:

@@ -1,0 +1,34 @@
+"""How BENCHMARKS.md writes numbers: one place for every section's figures and spreads."""
+
+from __future__ import annotations
+
+
+def num(value, digits: int = 3, pct: bool = False) -> str:
+    if value is None:
+        return "—"
+    if pct:
+        return f"{100 * value:.{max(0, digits - 2)}f}%"
+    if isinstance(value, float) and abs(value) >= 1000:
+        return f"{value:,.0f}"
+    return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _centre_and_range(s: dict | None, digits: int, pct: bool, low: str, high: str, brackets: str) -> str:
+    if not s or s.get("median") is None:
+        return "not reached" if s and s.get("missing") else "—"
+    text = num(s["median"], digits, pct)
+    if s.get("n", 1) > 1 and s[low] != s[high]:
+        text += f" {brackets[0]}{num(s[low], digits, pct)}–{num(s[high], digits, pct)}{brackets[1]}"
+    if s.get("missing"):
+        text += f", not reached in {s['missing']} of {s['n']}"
+    return text
+
+
+def spread(s: dict | None, digits: int = 3, pct: bool = False) -> str:
+    """'median (min–max)' of a summary; notes values never reached."""
+    return _centre_and_range(s, digits, pct, "min", "max", "()")
+
+
+def quartiles(s: dict | None, digits: int = 3, pct: bool = False) -> str:
+    """'median [q1–q3]' over seeds; notes seeds where the figure was never reached."""
+    return _centre_and_range(s, digits, pct, "q1", "q3", "[]")
