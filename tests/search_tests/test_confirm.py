@@ -73,6 +73,11 @@ def test_confirm_reruns_the_top_configurations_on_any_worker_and_export_follows_
     assert "confirmed configurations" in table and "0.9400 ± 0.0000" in table
     report = run_cli("report", "noisy", storage=journal_url, check=True).stdout
     assert "confirmed configurations" in report
+    # The dashboard's study note carries the same table.
+    from search.analysis.report import analyse, study_note
+
+    note = study_note(analyse(optuna.load_study(study_name="noisy", storage=open_storage(journal_url).optuna)))
+    assert "### Confirmed configurations" in note and "| 2 | 2/2 | 0.9400 ± 0.0000 |" in note
 
 
 @pytest.mark.parametrize("args, message", [
