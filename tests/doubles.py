@@ -72,16 +72,16 @@ def overfitting(config, data, reporter) -> TrainResult:
 
 
 def lucky_first(config, data, reporter) -> TrainResult:
-    """Wider is truly better (dev error 0.10 - 0.04 s), but the run with training seed 0 (a study's
+    """Wider is truly better (dev error 0.14 - 0.04 s), but the run with training seed 0 (a study's
     trial 0 under seed 0) is 8 points lucky: a single run crowns it, repeated runs do not."""
     s = size_of(config)
-    dev = 0.10 - 0.04 * s - (0.08 if config.training.seed == 0 else 0.0)
+    dev = 0.14 - 0.04 * s - (0.08 if config.training.seed == 0 else 0.0)
 
     def errors(progress: float) -> dict[str, float]:
         extra = 0.3 * (1 - progress)
         return {"train_error": dev - 0.02 + extra, "train_dev_error": dev - 0.01 + extra, "dev_error": dev + extra}
 
-    final = {"test_error": 0.10 - 0.04 * s + 0.005, "latency_ms": 1.0, "latency_ms_batch": 4.0, "params": 5000.0,
+    final = {"test_error": 0.14 - 0.04 * s + 0.005, "latency_ms": 1.0, "latency_ms_batch": 4.0, "params": 5000.0,
              "model_mb": 0.02}
     return _run(config, reporter, errors, final)
 

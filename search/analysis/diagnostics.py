@@ -103,6 +103,11 @@ def measured(human_error: float, metrics: Mapping[str, Any]) -> Decomposition | 
     train, dev = _finite(metrics.get("train_error")), _finite(metrics.get("dev_error"))
     if train is None or dev is None:
         return None
+    rates = [v for v in (train, dev, _finite(metrics.get("train_dev_error")), _finite(metrics.get("test_error"))) if v is not None]
+    if any(not 0.0 <= v <= 1.0 for v in rates):
+        # A trainer (a user's `--trainer`) that reports impossible error rates: the trial is recorded
+        # without a decomposition, rather than the worker or the report failing on it.
+        return None
     return decompose(
         human_error,
         train,

@@ -36,6 +36,7 @@ import psutil
 from optuna.trial import TrialState
 
 from search.core import budget
+from search.core.confirmations import CONFIRMS_ATTR
 from search.core.counts import counts_from_states
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
@@ -47,6 +48,7 @@ log = logging.getLogger("hpsearch.worker")
 
 COUNTED = (TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING, TrialState.WAITING)
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
+CONFIRM_ATTEMPTS = 3  # runs a confirmation gets before its failure stands
 
 
 class TrialLog(logging.LoggerAdapter):
@@ -316,8 +318,26 @@ class Worker:
         if outcome.state == INTERRUPTED:
             frozen = study._storage.get_trial(trial._trial_id)
             with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
+        elif outcome.state == FAIL:
+            self.requeue_confirmation(study, trial, tlog)
         self.trials_run += 1
         self.after_trial(study, spec, failed=outcome.state == FAIL)
+
+    def requeue_confirmation(self, study: optuna.Study, trial: optuna.Trial, tlog: TrialLog) -> None:
+        """A failed confirmation run is queued again (up to CONFIRM_ATTEMPTS runs in all): the slot it held in
+        the confirmation budget would otherwise go to a newly sampled trial, and the configuration would
+        be re-measured fewer times than asked."""
+        attrs = with_retry(lambda: trial.user_attrs, what="reading the trial", log=tlog)
+        if attrs.get(CONFIRMS_ATTR) is None:
+            return
+        attempt = int(attrs.get("confirm_attempt", 1))
+        if attempt >= CONFIRM_ATTEMPTS:
+            tlog.warning("confirmation run of trial %s failed %d times: not queued again", attrs[CONFIRMS_ATTR], attempt)
+            return
+        again = {CONFIRMS_ATTR: attrs[CONFIRMS_ATTR], "confirm_attempt": attempt + 1, "retry_of": trial.number}
+        with_retry(lambda: study.enqueue_trial(dict(trial.params), user_attrs=again), what="queueing the retry", log=tlog)
+        tlog.info("confirmation run of trial %s failed: queued again (attempt %d of %d)", attrs[CONFIRMS_ATTR],
+                  attempt + 1, CONFIRM_ATTEMPTS)
 
     def fetch_checkpoint(self, trial: optuna.Trial, store, outputs: dict, tlog: TrialLog) -> None:
         """For a retry of an interrupted trial: its checkpoint, so the run resumes there (else from epoch 0)."""

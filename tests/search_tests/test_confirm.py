@@ -34,7 +34,7 @@ def _export(url: str, name: str) -> dict:
 
 def test_confirm_reruns_the_top_configurations_on_any_worker_and_export_follows_the_means(journal_url, tmp_path):
     # Trial 0 (width 16) is lucky once; trial 2 (width 128) is truly the best; trial 1 (width 32) is worst
-    # on average (dev error 0.087 against the lucky one's mean 0.073).
+    # on average (dev error 0.127 against the lucky one's mean 0.113).
     run_cli("launch", "noisy", *LUCKY, "--trials", "3", storage=journal_url, check=True)
     _queue_widths(journal_url, "noisy", [16, 32, 128])
     _serve(journal_url, "noisy", tmp_path)
@@ -60,9 +60,9 @@ def test_confirm_reruns_the_top_configurations_on_any_worker_and_export_follows_
     assert exported["selection"].startswith("highest mean dev_accuracy over each confirmed configuration's runs")
     first = exported["confirmation"][0]
     assert first["trial"] == 2 and first["dev_accuracy"]["n"] == 3
-    assert first["dev_accuracy"]["mean"] == pytest.approx(0.94, abs=1e-6) and first["dev_accuracy"]["std"] == pytest.approx(0.0)
+    assert first["dev_accuracy"]["mean"] == pytest.approx(0.90, abs=1e-6) and first["dev_accuracy"]["std"] == pytest.approx(0.0)
     lucky = next(g for g in exported["confirmation"] if g["trial"] == 0)
-    assert lucky["dev_accuracy"]["mean"] == pytest.approx(1 - (0.02 + 0.10 + 0.10) / 3, abs=1e-6)
+    assert lucky["dev_accuracy"]["mean"] == pytest.approx(1 - (0.06 + 0.14 + 0.14) / 3, abs=1e-6)
     assert lucky["dev_accuracy"]["std"] > 0.04
 
     status = json.loads(run_cli("status", "noisy", "--format", "json", storage=journal_url, check=True).stdout)
@@ -70,14 +70,14 @@ def test_confirm_reruns_the_top_configurations_on_any_worker_and_export_follows_
     assert status["study"]["confirmations"] == {"budget": 6, "done": 6}
     assert [g["trial"] for g in status["confirmations"]] == [2, 0, 1]  # best mean first
     table = run_cli("status", "noisy", storage=journal_url, check=True).stdout
-    assert "confirmed configurations" in table and "0.9400 ± 0.0000" in table
+    assert "confirmed configurations" in table and "0.9000 ± 0.0000" in table
     report = run_cli("report", "noisy", storage=journal_url, check=True).stdout
     assert "confirmed configurations" in report
     # The dashboard's study note carries the same table.
     from search.analysis.report import analyse, study_note
 
     note = study_note(analyse(optuna.load_study(study_name="noisy", storage=open_storage(journal_url).optuna)))
-    assert "### Confirmed configurations" in note and "| 2 | 2/2 | 0.9400 ± 0.0000 |" in note
+    assert "### Confirmed configurations" in note and "| 2 | 2/2 | 0.9000 ± 0.0000 |" in note
 
 
 @pytest.mark.parametrize("args, message", [
@@ -90,3 +90,17 @@ def test_bad_confirms_are_one_line_and_queue_nothing(journal_url, args, message)
     proc = run_cli("confirm", *args, storage=journal_url)
     assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1, proc.stderr
     assert trials_of(journal_url, "empty") == []
+
+
+def test_a_failed_confirmation_run_is_queued_again_not_replaced_by_a_new_search_trial(journal_url, tmp_path):
+    run_cli("launch", "flaky", "--trainer", "tests.doubles_faults:fails_at_seed_3", "--space", "small", "--weights", "none",
+            "--epochs", "3", "--trials", "3", storage=journal_url, check=True)
+    _serve(journal_url, "flaky", tmp_path)
+    run_cli("confirm", "flaky", "--top", "1", "--seeds", "1", storage=journal_url, check=True)
+    _serve(journal_url, "flaky", tmp_path)
+    trials = trials_of(journal_url, "flaky")
+    assert [(t.number, t.state.name, t.user_attrs.get("confirms")) for t in trials[3:]] == [
+        (3, "FAIL", trials[3].user_attrs["confirms"]), (4, "COMPLETE", trials[3].user_attrs["confirms"])]
+    assert trials[4].user_attrs["retry_of"] == 3 and trials[4].params == trials[3].params
+    status = json.loads(run_cli("status", "flaky", "--format", "json", storage=journal_url, check=True).stdout)["study"]
+    assert status["state"] == "done" and status["confirmations"] == {"budget": 1, "done": 1} and status["done"] == 3

@@ -191,3 +191,9 @@ def test_a_gap_counts_only_above_the_tolerance():
     assert decompose(0.0, 0.005, 0.014, 0.014).dominant == "none"
     assert decompose(0.0, 0.005, 0.020, 0.020).dominant == "variance"
     assert decompose(0.0, 0.005, 0.020, 0.020, tolerance=2 * DEFAULT_TOLERANCE).dominant == "none"
+
+
+def test_impossible_error_rates_from_a_trainer_leave_the_trial_undecomposed_instead_of_failing():
+    assert measured(0.0, {"train_error": -0.02, "dev_error": 0.10}) is None
+    assert measured(0.0, {"train_error": 0.02, "dev_error": 0.10, "test_error": 1.5}) is None
+    assert measured(0.0, {"train_error": 0.02, "dev_error": 0.10}).dominant == "variance"
