@@ -49,6 +49,9 @@ def render(quick: bool = False) -> str:
             lines += SECTIONS[name](docs[name])
         elif name == "gpu":
             lines += ["## 4. GPU", "", "No GPU result yet: run `python -m benchmarks.run --only gpu` on a GPU machine.", ""]
+        elif name == "seed_lab":
+            lines += ["## 1b. The seed lab", "", "Not run yet: `python -m benchmarks.run --only seed_lab` (a 60-minute study "
+                      "on the full Fashion-MNIST, then export and retrain; about 75 minutes on 2 cores).", ""]
     path = os.path.join(REPO, "BENCHMARKS-quick.md" if quick else "BENCHMARKS.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip() + "\n")
