@@ -10,10 +10,13 @@ from benchmarks.report_format import num as _num
 def zoom_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
     t = doc["targets"]
     z, c = t["zoom_reaches_single_best"], t["confirm_picks_truly_best_more_often"]
+    if not doc["runs_done"]:
+        return [("7 zoom and confirm", z["target"], "no runs yet", None), ("7 zoom and confirm", c["target"], "no runs yet", None)]
     budget = doc["settings"]["budget"]
-    reach = f"after {z['epochs']} of {budget} epochs ({100 * z['fraction']:.0f}%)" if z["epochs"] else "not within the budget"
+    reach = (f"reached it after {z['epochs']} of {budget} epochs ({100 * z['fraction']:.0f}%)" if z["epochs"]
+             else "did not reach it within the budget")
     return [("7 zoom and confirm", z["target"], f"single study's final median {_num(z['single_final_median'])}; the pair "
-                                                f"reached it {reach}", z["met"]),
+                                                f"{reach}", z["met"]),
             ("7 zoom and confirm", c["target"], f"truly best picked in {c['confirm_hits']} of {c['seeds']} seeds with "
                                                 f"confirm, {c['single_hits']} of {c['seeds']} by the single run", c["met"])]
 
@@ -31,6 +34,8 @@ def zoom_confirm(doc: dict, provenance: list[str], met) -> list[str]:
            f"mean over its run and {s['confirm_seeds']} confirmation seeds.", "",
            "| seed | one study: best dev | study + zoom: best dev | warm-start trials | single pick right | confirm pick right |",
            "|---|---|---|---|---|---|"]
+    if not doc["per_seed"]:
+        out.append("| no runs yet | | | | | |")
     for seed, r in doc["per_seed"].items():
         p = r.get("picks") or {}
         out.append(f"| {seed} | {_num(r['single_best'])} | {_num(r['pair_best'])} | {r['zoom']['warm_start_trials']} | "

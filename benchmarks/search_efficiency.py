@@ -451,20 +451,20 @@ def main(argv: list[str] | None = None) -> int:
         for f in os.listdir(folder):
             os.unlink(os.path.join(folder, f))
     deadline = started + args.hours * 3600 if args.hours is not None else math.inf
-    for seed in plan["seeds"]:
-        order = names[seed % len(names):] + names[: seed % len(names)]  # rotate: no contender always first
-        for name in order:
-            path = run_path(folder, name, seed)
-            if name not in chosen or os.path.exists(path):
-                continue
-            if time.monotonic() >= deadline:
-                log(f"search_efficiency: --hours spent; {name} seed {seed} and later runs left for the next invocation")
-                break
-            run = run_one(name, seed, plan, path)
-            row = stats.analyse_run(run)
-            log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
-                f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
-                f"{row['seconds']:.0f} s search")
+    todo = [(seed, name) for seed in plan["seeds"]
+            for name in names[seed % len(names):] + names[: seed % len(names)]]  # rotate: no contender always first
+    for seed, name in todo:
+        path = run_path(folder, name, seed)
+        if name not in chosen or os.path.exists(path):
+            continue
+        if time.monotonic() >= deadline:
+            log(f"search_efficiency: --hours spent; {name} seed {seed} and later runs left for the next invocation")
+            break
+        run = run_one(name, seed, plan, path)
+        row = stats.analyse_run(run)
+        log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
+            f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
+            f"{row['seconds']:.0f} s search")
 
     raw: dict[str, dict[str, Any]] = {}
     for name in names:

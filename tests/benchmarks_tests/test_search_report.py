@@ -115,3 +115,10 @@ def test_the_seed_lab_verdict_follows_the_retrained_test_accuracy(test_accuracy,
     assert f"official test accuracy {test_accuracy:.4f}" in out and "ended: time budget of 1h spent" in out
     assert "2 complete, 1 pruned" in out
     assert f"at least 0.92: {verdict} — {test_accuracy:.4f}; {stretch}" in out
+
+
+def test_before_any_run_the_report_says_so(tmp_path):
+    doc = {**summarise({}, PLAN, quick=True, figure=str(tmp_path / "c.png")), **PROVENANCE}
+    out = _text(doc)
+    assert "**Incomplete:** 25 of 25 planned runs are not in yet" in out and "| no runs yet |" in out
+    assert out.count("**not measured** — no runs yet.") == 2 and not (tmp_path / "c.png").exists()
