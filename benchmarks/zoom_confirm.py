@@ -45,11 +45,11 @@ REEVAL_QUICK = 2
 def run_pair(seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
     """A study for half the budget, then its zoomed follow-up for the rest (one child process)."""
     import optuna
-    from optuna.trial import TrialState
 
-    from search.analysis.zoom import DEFAULT_SLACK, inside, zoom_narrowing
+    from search.analysis.zoom import DEFAULT_SLACK, zoom_narrowing
+    from search.core.ranking import ranked_trials
     from search.core.spec import StudySpec, make_pruner, make_sampler
-    from search.service.zoom import _copy
+    from search.service.zoom import warm_start
     from spaces import get_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -57,25 +57,20 @@ def run_pair(seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
     first_study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
     first = se._ask_tell(first_study, spec, budget // 2, data)
     used = first["events"][-1]["epochs_used"] if first["events"] else 0
-    best = sorted((t for t in first_study.trials if t.state == TrialState.COMPLETE), key=lambda t: (-t.value, t.number))[:TOP]
+    best = ranked_trials(first_study, spec)[:TOP]
     zoomed = zoom_narrowing(get_space("small", narrowing).dimensions, [t.params for t in best], DEFAULT_SLACK)
     next_spec = dataclasses.replace(spec, narrowing={**narrowing, **zoomed}, seed=seed * 1000 + 500)
     dims = get_space("small", next_spec.narrowing).dimensions
     second_study = optuna.create_study(direction="maximize", sampler=make_sampler(next_spec, seed=seed + 7919),
                                        pruner=make_pruner(next_spec))
-    warm = [_copy(t, dims, "first") for t in first_study.trials
-            if t.state in (TrialState.COMPLETE, TrialState.PRUNED) and inside(dims, t.params)]
-    second_study.add_trials(warm)
-    for t in best:
-        if inside(dims, t.params):
-            second_study.enqueue_trial(dict(t.params))
+    warm, _ = warm_start(second_study, first_study.trials, best, dims, "first")
     second = se._ask_tell(second_study, next_spec, budget - used, data)
     offset_s = first["seconds"]
     events = first["events"] + [dict(e, epochs_used=e["epochs_used"] + used, seconds=e["seconds"] + offset_s,
                                      trial=f"z{e['trial']}") for e in second["events"]]
     trials = {**first["trials"], **{f"z{k}": v for k, v in second["trials"].items()}}
     return {"events": events, "trials": trials, "seconds": first["seconds"] + second["seconds"],
-            "zoom": {"narrowing": zoomed, "warm_start_trials": len(warm), "first_epochs": used}}
+            "zoom": {"narrowing": zoomed, "warm_start_trials": warm, "first_epochs": used}}
 
 
 def run_confirm(seed: int, trials: dict[str, Any], data, narrowing: dict, reeval: int) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.analysis import advice
 from search.analysis.diagnostics import PROBLEMS, Decomposition, decompose, measured
-from search.core.confirmations import by_mean, confirmed
+from search.core import confirmations
 from search.core.ranking import is_feasible, ranked_trials
 from search.core.spec import StudySpec, read_spec
 
@@ -104,7 +104,8 @@ def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TO
     """The error analysis of a whole study (any state: it is refreshed as trials finish)."""
 
     spec = spec or read_spec(study) or StudySpec()
-    views = [v for v in (trial_view(t, spec.human_error) for t in study.get_trials(deepcopy=False)) if v is not None]
+    trials = study.get_trials(deepcopy=False)
+    views = [v for v in (trial_view(t, spec.human_error) for t in trials) if v is not None]
     by_number = {v.number: v for v in views}
     best = [by_number[t.number] for t in ranked_trials(study, spec) if t.number in by_number][:top]
     counts = Counter(v.decomposition.dominant for v in views)
@@ -123,8 +124,7 @@ def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TO
         limits=spec.limits,
     )
     analysis.summary = _summary(analysis, pool)
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    analysis.confirmations = [g.to_dict() for g in by_mean(confirmed(study.get_trials(deepcopy=False), spec.objective), maximize)]
+    analysis.confirmations = [g.to_dict() for g in confirmations.of_study(study, spec.objective, trials)]
     if spec.zoomed_from:
         from search.analysis.zoom import describe_lineage
 
@@ -318,9 +318,10 @@ def _low_variance_choices(views: Sequence[TrialView], section: str, key: str, ch
 
 
 # ---- as markdown (the study note) -------------------------------------------------------------
-def _mean_std(s: dict[str, Any]) -> str:
+def mean_std(s: dict[str, Any], missing: str = "—") -> str:
+    """A confirmed configuration's figure: 'mean ± std' over its runs ('mean' for one run)."""
     if s.get("mean") is None:
-        return "—"
+        return missing
     return f"{s['mean']:.4f} ± {s['std']:.4f}" if s.get("std") is not None else f"{s['mean']:.4f}"
 
 
@@ -340,7 +341,7 @@ def study_note(a: StudyAnalysis) -> str:
         lines = [f"| trial | runs done/queued | {objective} | dev accuracy | test accuracy |", "|---|---|---|---|---|"]
         for g in a.confirmations:
             lines.append(f"| {g['trial']} | {len(g['runs']) - 1}/{g['confirmations_queued']} | "
-                         + " | ".join(_mean_std(g[k]) for k in (objective, "dev_accuracy", "test_accuracy")) + " |")
+                         + " | ".join(mean_std(g[k]) for k in (objective, "dev_accuracy", "test_accuracy")) + " |")
         parts.append("### Confirmed configurations (mean ± std over the original and its confirmation runs)\n\n"
                      + "\n".join(lines))
     parts.append("### Where to look next\n\n" + "\n".join(f"- {s}" for s in a.next_steps))

@@ -141,7 +141,7 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
                f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
     if spec.zoomed_from:
-        from search.service.studies import describe_lineage
+        from search.analysis.zoom import describe_lineage
 
         click.echo(f"{name}: {describe_lineage(spec.zoomed_from, spec.warm_trials)}")
     if workers:
@@ -158,18 +158,14 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
 def _launch_zoomed(ctx, storage, name, previous, top, slack, narrowing, narrow_file, resume, objectives, options):
     """NEXT from PREV: PREV's spec, overridden by the options given on this command line only."""
     from search.core.spec import read_spec
-    from search.service import studies, zoom
+    from search.service import zoom
 
     if resume:
         raise click.UsageError("--zoom creates a new study; --resume continues one: use one or the other")
-    previous_spec = read_spec(studies.load(storage, previous))
-    if previous_spec is None:
-        raise zoom.ZoomError(f"study {previous!r} was not launched by hpsearch: it has no space to zoom into")
     given = {k: v for k, v in options.items() if ctx.get_parameter_source(k) != click.core.ParameterSource.DEFAULT}
     if ctx.get_parameter_source("objectives") != click.core.ParameterSource.DEFAULT:
         given["objectives"] = objectives
-    spec = zoom.zoom_spec(previous_spec, given)
-    study = zoom.launch_zoomed(storage, name, spec, previous, top=top, slack=slack,
+    study = zoom.launch_zoomed(storage, name, previous, given, top=top, slack=slack,
                                narrowing=narrowing if narrow_file else None, narrowing_source=narrow_file)
     return study, read_spec(study)
 
@@ -194,6 +190,7 @@ def worker(ctx, studies, idle_exit, heartbeat):
 @click.pass_context
 def status(ctx, name, fmt):
     """A table of studies, or of one study's trials."""
+    from search.core import confirmations
     from search.service import studies
 
     storage = _storage(ctx)
@@ -201,7 +198,7 @@ def status(ctx, name, fmt):
         study = studies.load(storage, name)
         summary = studies.summarize(study)
         trials = study.get_trials(deepcopy=False)
-        groups = [g.to_dict() for g in studies.confirmations(study)]
+        groups = [g.to_dict() for g in confirmations.of_study(study, summary.objective, trials)]
         if fmt == "json":
             click.echo(json.dumps({"study": summary.to_dict(), "trials": [output.trial_row(t) for t in trials],
                                    "confirmations": groups}, indent=2, default=str))

@@ -113,13 +113,11 @@ def print_confirmations(groups: list[dict[str, Any]], objective: str) -> None:
     for col in ("trial", "runs done/queued", *(f"{k.replace('_', ' ')} mean ± std" for k in keys)):
         table.add_column(col, justify="right")
 
-    def cell(s: dict[str, Any]) -> str:
-        if s["mean"] is None:
-            return "-"
-        return f"{s['mean']:.4f} ± {s['std']:.4f}" if s["std"] is not None else f"{s['mean']:.4f}"
+    from search.analysis.report import mean_std
 
     for g in groups:
-        table.add_row(str(g["trial"]), f"{len(g['runs']) - 1}/{g['confirmations_queued']}", *(cell(g[k]) for k in keys))
+        table.add_row(str(g["trial"]), f"{len(g['runs']) - 1}/{g['confirmations_queued']}",
+                      *(mean_std(g[k], missing="-") for k in keys))
     console.print(table)
 
 

@@ -15,6 +15,7 @@ import statistics
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 CONFIRMS_ATTR = "confirms"  # on a confirmation run: the number of the trial whose configuration it repeats
@@ -79,3 +80,13 @@ def by_mean(groups: list[Confirmed], maximize: bool) -> list[Confirmed]:
     """Confirmed configurations, best mean first (a group with no finite value last)."""
     sign = -1.0 if maximize else 1.0
     return sorted(groups, key=lambda g: (g.mean is None, sign * (g.mean or 0.0), g.trial))
+
+
+def maximizes(study: optuna.Study) -> bool:
+    return study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+
+
+def of_study(study: optuna.Study, objective: str, trials: Iterable[FrozenTrial] | None = None) -> list[Confirmed]:
+    """The study's confirmed configurations, best mean first (`trials`: the study's, if already read)."""
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
+    return by_mean(confirmed(trials, objective), maximizes(study))

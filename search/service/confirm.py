@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from search.core import budget
 from search.core.confirmations import CONFIRM_ATTR, CONFIRMS_ATTR
 from search.core.ranking import ranked_trials
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, read_spec
@@ -47,8 +48,6 @@ def queue_confirmations(storage: Storage, name: str, *, top: int, seeds: int) ->
         history.append({"top": top, "seeds": seeds, "trials": [t.number for t in best],
                         "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
         study.set_user_attr(CONFIRM_ATTR, history)
-    from search.core import budget
-
     attrs = study.user_attrs
     blocked = (f"halted ({attrs[HALTED_ATTR]})" if attrs.get(HALTED_ATTR)
                else "out of time" if budget.spent(spec.time_budget, attrs) else None)

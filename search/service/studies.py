@@ -13,7 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.analysis.zoom import describe_lineage
 from search.core import budget as time_budget
-from search.core.confirmations import CONFIRMS_ATTR, by_mean, confirmed
+from search.core.confirmations import CONFIRMS_ATTR, by_mean, confirmed, maximizes
 from search.core.artifacts import default_location, normalize_location, open_store
 from search.core.counts import Counts, count_trials
 from search.core.ranking import ranked_trials
@@ -193,14 +193,6 @@ def eta(trials: list[FrozenTrial], counts: Counts, budget: int | None, warm: int
     return (budget - counts.finished + warm) * (sum(durations) / len(durations)) / parallel
 
 
-def confirmations(study: optuna.Study) -> list:
-    """The study's re-measured configurations, best mean first."""
-    spec = read_spec(study)
-    objective = spec.objective if spec else "value"
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-    return by_mean(confirmed(study.get_trials(deepcopy=False), objective), maximize)
-
-
 def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:
     """The best trial's configuration (readable by `hpsearch train`), metrics and provenance."""
     spec = read_spec(study)
@@ -209,7 +201,7 @@ def export_document(study: optuna.Study, top: int = 1) -> dict[str, Any]:
         infeasible = spec is not None and spec.limits and study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         why = "none meets the satisficing limits" if infeasible else "it has no completed trial yet"
         raise StudyError(f"nothing to export from study {study.study_name!r}: {why}")
-    maximize = study.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+    maximize = maximizes(study)
     objective = spec.objective if spec else "value"
     selection = (("highest " if maximize else "lowest ") + f"{objective} among complete trials within every satisficing limit"
                  + ("; on the Pareto front first" if len(study.directions) > 1 else ""))

@@ -176,8 +176,7 @@ class Worker:
         all_done = bool(self.only) and len(candidates) == len(self.only)
         for name, spec, attrs in candidates:
             if budget.spent(spec.time_budget, attrs):  # running trials finish; nothing new starts
-                if not attrs.get(budget.ENDED_ATTR):
-                    self.end_study(name, spec)
+                self.end_study(name, spec, attrs)
                 continue
             try:
                 study = self.load(name, spec)
@@ -241,18 +240,18 @@ class Worker:
             log.info("[study=%s] time budget of %s starts now", study.study_name, budget.describe_duration(spec.time_budget))
             return True
         if budget.spent(spec.time_budget, attrs):
-            if not attrs.get(budget.ENDED_ATTR):
-                self.end_study(study.study_name, spec)
+            self.end_study(study.study_name, spec, attrs, study)
             return False
         return True
 
-    def end_study(self, name: str, spec: StudySpec) -> None:
-        """Record, once, that the time budget ended the study: `status` shows the reason."""
+    def end_study(self, name: str, spec: StudySpec, attrs: dict, study: optuna.Study | None = None) -> None:
+        """Record, once, that the time budget ended the study (`attrs`: its user attrs as just read)."""
+        if attrs.get(budget.ENDED_ATTR):
+            return
         reason = budget.spent_reason(spec.time_budget)
-        study = optuna.load_study(study_name=name, storage=self.storage.optuna)
-        if not study.user_attrs.get(budget.ENDED_ATTR):
-            study.set_user_attr(budget.ENDED_ATTR, budget.ended_mark(reason))
-            log.info("[study=%s] %s: no new trials start; running ones finish", name, reason)
+        study = study or optuna.load_study(study_name=name, storage=self.storage.optuna)
+        study.set_user_attr(budget.ENDED_ATTR, budget.ended_mark(reason))
+        log.info("[study=%s] %s: no new trials start; running ones finish", name, reason)
 
     # ---- one trial -------------------------------------------------------------------
     def run_trial(self, study: optuna.Study, spec: StudySpec, claim: Claim) -> None:

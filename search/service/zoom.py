@@ -39,15 +39,17 @@ def zoom_spec(previous: StudySpec, overrides: dict[str, Any]) -> StudySpec:
     return StudySpec.from_dict({**base, **overrides, "zoomed_from": None, "warm_trials": 0})
 
 
-def launch_zoomed(storage: Storage, name: str, spec: StudySpec, previous_name: str, *, top: int, slack: float,
-                  narrowing: dict[str, Any] | None = None, narrowing_source: str | None = None) -> optuna.Study:
-    """Create NEXT from PREV as the module says; `narrowing` (a --narrow file's) replaces the top-K zoom."""
+def launch_zoomed(storage: Storage, name: str, previous_name: str, overrides: dict[str, Any], *, top: int,
+                  slack: float, narrowing: dict[str, Any] | None = None, narrowing_source: str | None = None) -> optuna.Study:
+    """Create NEXT from PREV as the module says: PREV's spec with `overrides` (the options a command line set);
+    `narrowing` (a --narrow file's) replaces the top-K zoom."""
     from spaces import get_space
 
     previous = studies.load(storage, previous_name)
     previous_spec = read_spec(previous)
     if previous_spec is None:
         raise ZoomError(f"study {previous_name!r} was not launched by hpsearch: it has no space to zoom into")
+    spec = zoom_spec(previous_spec, overrides)
     if top < 1:
         raise ZoomError(f"--top must be at least 1, got {top}")
     best = ranked_trials(previous, previous_spec)[:top]
@@ -65,20 +67,27 @@ def launch_zoomed(storage: Storage, name: str, spec: StudySpec, previous_name: s
     spec.validate()
 
     def fill(study: optuna.Study, spec: StudySpec) -> StudySpec:
-        warm = [_copy(t, new_dims, previous_name) for t in previous.get_trials(deepcopy=False, states=FINISHED)
-                if inside(new_dims, t.params) and t.params]
-        study.add_trials(warm)
-        queued = []
-        for t in best:
-            if inside(new_dims, t.params):
-                study.enqueue_trial(dict(t.params), user_attrs={"zoom_queued_from": {"study": previous_name, "trial": t.number}})
-                queued.append(t.number)
+        warm, queued = warm_start(study, previous.get_trials(deepcopy=False), best, new_dims, previous_name)
         lineage = {"study": previous_name, "source": narrowing_source or "top", "top": top, "slack": slack,
                    "narrowing": narrowing, "top_trials": [t.number for t in best], "queued": queued,
-                   "warm_start_trials": len(warm)}
-        return dataclasses.replace(spec, zoomed_from=lineage, warm_trials=len(warm))
+                   "warm_start_trials": warm}
+        return dataclasses.replace(spec, zoomed_from=lineage, warm_trials=warm)
 
     return studies.launch(storage, name, spec, before_spec=fill)
+
+
+def warm_start(study: optuna.Study, previous_trials, best, dims, previous_name: str) -> tuple[int, list[int]]:
+    """Into a new study over `dims`: the previous study's finished trials that lie inside them, then its
+    `best` configurations queued. Returns how many trials were copied and which were queued."""
+    warm = [_copy(t, dims, previous_name) for t in previous_trials
+            if t.state in FINISHED and t.params and inside(dims, t.params)]
+    study.add_trials(warm)
+    queued = []
+    for t in best:
+        if inside(dims, t.params):
+            study.enqueue_trial(dict(t.params), user_attrs={"zoom_queued_from": {"study": previous_name, "trial": t.number}})
+            queued.append(t.number)
+    return len(warm), queued
 
 
 def _copy(trial: FrozenTrial, dims, previous_name: str) -> FrozenTrial:
