@@ -43,6 +43,14 @@ def search_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
                                                   f"hpsearch's median curve {reach}", b["met"])]
 
 
+def elapsed_clause(doc: dict) -> str:
+    seconds = doc.get("runs_elapsed_seconds")
+    if not seconds:
+        return ""
+    return (f" ({seconds / 60:.0f} min by the clock, {doc.get('settings', {}).get('jobs', 1)} at a time, "
+            f"one TensorFlow thread each)")
+
+
 def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
     s = doc["settings"]
     done, planned = doc["runs_done"], doc["runs_planned"]
@@ -54,8 +62,8 @@ def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
         f"{s['max_epochs_per_configuration']} epochs per configuration; seeds {', '.join(map(str, s['seeds']))}. "
         f"hpsearch's trials run in-process: the process-per-trial cost is measured in benchmark 3. Each run is saved "
         f"under `{s['runs_folder']}/` as it finishes and reused by the next invocation: the "
-        f"{sum(done.values())} runs in took {doc.get('runs_wall_seconds', 0) / 60:.0f} min of wall time in all, "
-        f"at one-minute load averages {load_range(doc)} as each ended.",
+        f"{sum(done.values())} runs in took {doc.get('runs_wall_seconds', 0) / 60:.0f} min of run time in all"
+        f"{elapsed_clause(doc)}, at one-minute load averages {load_range(doc)} as each ended.",
         "",
     ]
     missing = {name: planned - done.get(name, 0) for name in doc["contenders"] if done.get(name, 0) < planned}

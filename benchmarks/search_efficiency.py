@@ -46,15 +46,19 @@ from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, child_env, log, writ
 MAX_EPOCHS = 3  # the most any configuration trains (KerasTuner's max_epochs, hpsearch's --epochs); set per run
 FACTOR = 3  # KerasTuner Hyperband's reduction factor (Optuna's HyperbandPruner and hpsearch's SHA use 3 too)
 
-# Full: 30 full-length configurations' worth of epochs per contender and seed, 5 seeds. Three epochs
-# per configuration (one KerasTuner Hyperband bracket of 1 -> 3 at factor 3) keep a run near half an
-# hour on 2 cores; the whole plan is still about 25 such runs (see BENCHMARKS.md for the measured times).
-FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images": 5000}
+# `small` narrowed to its CPU-cheap corner. Measured on these 2 cores (5,000 images, one epoch's fit):
+# 1-2 blocks from 16-32 filters take 2-6 s; 3 blocks from 32 filters 11 s, 2 blocks from 64 filters
+# 15 s, and the space's widest (4 blocks from 128) over a minute. At full range the 25 runs below
+# would take 60-90 hours; narrowed, they fit the issue's 90 minutes. Every contender gets the same.
+CPU_CHEAP = {"depth": {"low": 1, "high": 2}, "width": {"low": 16, "high": 32}}
+# Full: 30 full-length configurations' worth of epochs per contender and seed (three epochs each:
+# one KerasTuner Hyperband bracket of 1 -> 3 at factor 3), 5 seeds: 25 runs, two at a time.
+FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images": 5000, "narrowing": CPU_CHEAP}
 # Quick: the machinery end to end (every contender, one seed, two short configurations): a smoke test.
-# Its space is `small` narrowed to its cheapest models: at full range one configuration (4 blocks from
-# 119 filters) takes a minute an epoch even on 1,000 images, and the smoke test would take half an hour.
-QUICK = {"budget": 4, "max_epochs": 2, "seeds": [0], "train_images": 1000,
-         "narrowing": {"depth": {"low": 1, "high": 2}, "width": {"low": 16, "high": 32}}}
+QUICK = {"budget": 4, "max_epochs": 2, "seeds": [0], "train_images": 1000, "narrowing": CPU_CHEAP}
+# Runs at a time, each with one TensorFlow thread: on 2 cores two single-threaded runs get through
+# about twice the epochs of one run using both (small convolutions barely use a second thread).
+JOBS = 2
 
 HPSEARCH = "hpsearch (defaults)"
 CONTENDERS = {
@@ -389,24 +393,58 @@ def run_path(folder: str, name: str, seed: int) -> str:
     return os.path.join(folder, f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:6]}-seed{seed}.json")
 
 
-def run_one(name: str, seed: int, plan: dict[str, Any], out: str) -> dict[str, Any]:
+def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int | None = None) -> dict[str, Any]:
     cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec", json.dumps(CONTENDERS[name]),
            "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
            "--out", out + ".part"]
-    t0 = time.monotonic()
-    proc = subprocess.run(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    t0, started = time.monotonic(), time.time()
+    threads = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)} if threads else {}
+    proc = subprocess.run(cmd, env=child_env(**threads), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
-        log(f"search_efficiency: {name} seed {seed} failed:\n{proc.stderr[-3000:]}")
-        raise SystemExit(1)
+        raise RuntimeError(f"{name} seed {seed} failed:\n{proc.stderr[-3000:]}")
     with open(out + ".part", encoding="utf-8") as f:
         run = json.load(f)
     run["load_average"] = os.getloadavg()[0]
     run["wall_seconds"] = round(time.monotonic() - t0, 1)
+    run["span"] = [round(started, 1), round(time.time(), 1)]  # when it ran, for the elapsed time of runs in parallel
+    run["threads"] = threads
     with open(out + ".part", "w", encoding="utf-8") as f:
         json.dump(run, f)
     os.replace(out + ".part", out)  # only a whole run is ever reused
     return run
+
+
+def run_all(todo: list[tuple[int, str]], plan: dict[str, Any], folder: str, deadline: float, jobs: int) -> bool:
+    """Run the missing (seed, contender) runs, `jobs` at a time; none starts after the deadline."""
+    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+    threads = 1 if jobs > 1 else None  # one run alone keeps TensorFlow's own thread count
+    pending, running, ok = list(todo), {}, True
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        while pending or running:
+            while pending and len(running) < max(1, jobs) and ok:
+                if time.monotonic() >= deadline:
+                    log(f"search_efficiency: --hours spent; {len(pending)} runs left for the next invocation")
+                    pending = []
+                    break
+                seed, name = pending.pop(0)
+                running[pool.submit(run_one, name, seed, plan, run_path(folder, name, seed), threads)] = (seed, name)
+            if not running:
+                break
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                seed, name = running.pop(future)
+                try:
+                    row = stats.analyse_run(future.result())
+                except RuntimeError as e:
+                    log(f"search_efficiency: {e}")
+                    ok, pending = False, []  # let the other running run finish and be saved
+                    continue
+                log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
+                    f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
+                    f"{row['seconds']:.0f} s search")
+    return ok
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -419,6 +457,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated contenders to run (the report reads every saved run)")
     parser.add_argument("--hours", type=float, help="start no new run after this many hours (saved runs are kept)")
     parser.add_argument("--fresh", action="store_true", help="discard saved runs of this plan first")
+    parser.add_argument("--jobs", type=int, default=JOBS, help=f"runs at a time, one TensorFlow thread each (default {JOBS})")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--narrowing", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
@@ -440,6 +479,7 @@ def main(argv: list[str] | None = None) -> int:
             plan[key] = getattr(args, key)
     if args.seeds:
         plan["seeds"] = list(range(args.seeds))
+    plan["jobs"] = args.jobs
     names = list(CONTENDERS)
     chosen = [n.strip() for n in args.only.split(",")] if args.only else names
     unknown = [n for n in chosen if n not in CONTENDERS]
@@ -453,18 +493,9 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + args.hours * 3600 if args.hours is not None else math.inf
     todo = [(seed, name) for seed in plan["seeds"]
             for name in names[seed % len(names):] + names[: seed % len(names)]]  # rotate: no contender always first
-    for seed, name in todo:
-        path = run_path(folder, name, seed)
-        if name not in chosen or os.path.exists(path):
-            continue
-        if time.monotonic() >= deadline:
-            log(f"search_efficiency: --hours spent; {name} seed {seed} and later runs left for the next invocation")
-            break
-        run = run_one(name, seed, plan, path)
-        row = stats.analyse_run(run)
-        log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
-            f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
-            f"{row['seconds']:.0f} s search")
+    todo = [(seed, name) for seed, name in todo if name in chosen and not os.path.exists(run_path(folder, name, seed))]
+    if not run_all(todo, plan, folder, deadline, args.jobs):
+        return 1
 
     raw: dict[str, dict[str, Any]] = {}
     for name in names:
@@ -501,7 +532,7 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
     complete = {name: len(runs) for name, runs in raw.items()}
     return {
         "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": plan["max_epochs"],
-                     "factor": FACTOR, "seeds": plan["seeds"], "train_images": plan["train_images"],
+                     "factor": FACTOR, "seeds": plan["seeds"], "jobs": plan.get("jobs", 1), "train_images": plan["train_images"],
                      "dataset": fashion_subset.describe(plan["train_images"]), "space": "small",
                      "narrowing": plan.get("narrowing") or None,
                      "hpsearch_trials": "in-process (process-per-trial cost: see coordination)",
@@ -509,6 +540,7 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "contenders": CONTENDERS,
         "runs_done": complete,
         "runs_wall_seconds": round(sum(run.get("wall_seconds", 0.0) for runs in raw.values() for run in runs.values()), 1),
+        "runs_elapsed_seconds": elapsed([run.get("span") for runs in raw.values() for run in runs.values()]),
         "runs_load_average": {name: {seed: run.get("load_average") for seed, run in runs.items()} for name, runs in raw.items()},
         "runs_planned": len(plan["seeds"]),
         "table": table,
@@ -522,6 +554,20 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "settings_used": {name: {seed: {"pruner": run.get("pruner"), "sampler": run.get("sampler")}
                                  for seed, run in runs.items()} for name, runs in raw.items()},
     }
+
+
+def elapsed(spans: list[list[float] | None]) -> float | None:
+    """Seconds the clock ran while any run did (runs overlap when several run at a time)."""
+    known = sorted(s for s in spans if s)
+    if not known or len(known) < len(spans):
+        return None  # a run saved before spans were recorded: unknown
+    total, (start, end) = 0.0, known[0]
+    for a, b in known[1:]:
+        if a > end:
+            total, start, end = total + end - start, a, b
+        else:
+            end = max(end, b)
+    return round(total + end - start, 1)
 
 
 def evaluate_targets(table, curves, plan, complete) -> dict[str, Any]:
