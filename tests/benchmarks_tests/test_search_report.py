@@ -122,3 +122,18 @@ def test_before_any_run_the_report_says_so(tmp_path):
     out = _text(doc)
     assert "**Incomplete:** 25 of 25 planned runs are not in yet" in out and "| no runs yet |" in out
     assert out.count("**not measured** — no runs yet.") == 2 and not (tmp_path / "c.png").exists()
+
+
+def test_runs_two_at_a_time_are_timed_by_the_clock_not_summed(tmp_path):
+    raw = _raw(0.80, -0.02)
+    for k, run in enumerate(r for runs in raw.values() for r in runs.values()):
+        start = 1000.0 + 50.0 * (k // 2)  # two at a time, each 60 s: overlapping pairs, back to back
+        run.update(span=[start, start + 60.0], wall_seconds=60.0)
+    doc = summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))
+    doc.update(PROVENANCE)
+    doc["settings"]["jobs"] = 2
+    assert doc["runs_wall_seconds"] == 25 * 60.0
+    assert doc["runs_elapsed_seconds"] == 50.0 * 12 + 60.0  # 13 pairs, each starting 50 s after the last
+    assert "took 25 min of run time in all (11 min by the clock, 2 at a time, one TensorFlow thread each)" in _text(doc)
+    del raw[HPSEARCH]["0"]["span"]  # a run saved before spans were recorded: elapsed unknown, not guessed
+    assert summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))["runs_elapsed_seconds"] is None
