@@ -18,11 +18,11 @@ def _p(value) -> str:
     return "—" if value is None else f"{value:.3g}"
 
 
-def narrowed(narrowing: dict | None) -> str:
+def narrowed(narrowing: dict | None, why: str | None = None) -> str:
     if not narrowing:
         return ""
     parts = [f"{k} {v['low']}..{v['high']}" if isinstance(v, dict) else f"{k} {v}" for k, v in narrowing.items()]
-    return f" narrowed to {', '.join(parts)}"
+    return f" narrowed to {', '.join(parts)}" + (f" ({why})" if why else "")
 
 
 def load_range(doc: dict) -> str:
@@ -56,7 +56,7 @@ def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
     done, planned = doc["runs_done"], doc["runs_planned"]
     out = ["## 1. Search efficiency", "", *provenance]
     out += [
-        f"Task: {s['dataset']}. Space `{s['space']}`{narrowed(s.get('narrowing'))} for every contender (KerasTuner samples "
+        f"Task: {s['dataset']}. Space `{s['space']}`{narrowed(s.get('narrowing'), s.get('narrowing_why'))} for every contender (KerasTuner samples "
         f"the same dimensions through an adapter). Budget: {s['budget_epochs']} training epochs per contender and seed (worth "
         f"{s['budget_epochs'] // s['max_epochs_per_configuration']} full-length configurations), at most "
         f"{s['max_epochs_per_configuration']} epochs per configuration; seeds {', '.join(map(str, s['seeds']))}. "

@@ -51,6 +51,9 @@ FACTOR = 3  # KerasTuner Hyperband's reduction factor (Optuna's HyperbandPruner 
 # 15 s, and the space's widest (4 blocks from 128) over a minute. At full range the 25 runs below
 # would take 60-90 hours; narrowed, they fit the issue's 90 minutes. Every contender gets the same.
 CPU_CHEAP = {"depth": {"low": 1, "high": 2}, "width": {"low": 16, "high": 32}}
+CPU_CHEAP_WHY = ("its CPU-cheap corner: one epoch on 5,000 images takes 2-6 s there, against 11-15 s for 3 blocks "
+                 "from 32 filters or 2 from 64 and over a minute for the widest, where the plan would take 60-90 hours "
+                 "on these 2 cores (probe of 2026-11-24)")
 # Full: 30 full-length configurations' worth of epochs per contender and seed (three epochs each:
 # one KerasTuner Hyperband bracket of 1 -> 3 at factor 3), 5 seeds: 25 runs, two at a time.
 FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images": 5000, "narrowing": CPU_CHEAP}
@@ -535,6 +538,7 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
                      "factor": FACTOR, "seeds": plan["seeds"], "jobs": plan.get("jobs", 1), "train_images": plan["train_images"],
                      "dataset": fashion_subset.describe(plan["train_images"]), "space": "small",
                      "narrowing": plan.get("narrowing") or None,
+                     "narrowing_why": CPU_CHEAP_WHY if plan.get("narrowing") == CPU_CHEAP else None,
                      "hpsearch_trials": "in-process (process-per-trial cost: see coordination)",
                      "runs_folder": os.path.relpath(runs_dir(plan, quick), REPO)},
         "contenders": CONTENDERS,
