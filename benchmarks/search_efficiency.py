@@ -9,7 +9,7 @@ configuration and the same total budget of epochs:
 
 - hpsearch with its defaults: the sampler and pruner that `hpsearch launch` builds with no flags
   (search.core.spec.make_sampler / make_pruner), each epoch's dev accuracy reported through
-  trial.report / should_prune as the worker's supervisor does. Trials run in-process: the
+  trial.report / should_prune as the worker's supervisor does (never asked after the last epoch). Trials run in-process: the
   process-per-trial cost is measured in benchmark 3.
 - raw Optuna as its documentation shows it: `study.optimize` with TPESampler() and
   HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=3).
@@ -125,7 +125,10 @@ class BudgetSpent(Exception):
     """Raised from an objective whose training the budget of epochs cut short."""
 
 
-def _reporter(trial, tracker: "Tracker", objective: str):
+def _reporter(trial, tracker: "Tracker", objective: str, prune_last_epoch: bool):
+    """prune_last_epoch: raw Optuna's documented loop asks the pruner after every epoch, the last too
+    (a trial pruned there loses a finished result); hpsearch's supervisor never asks after the last."""
+
     class StudyReporter:  # what search.service.trial_runner.supervise does with each epoch, minus the pipe
         def __init__(self):
             self.pruned, self.cut, self.epoch = False, False, 0
@@ -136,7 +139,7 @@ def _reporter(trial, tracker: "Tracker", objective: str):
             tracker.epoch(str(trial.number), epoch, value)
             if value is not None and math.isfinite(value):
                 trial.report(value, epoch)
-                self.pruned = trial.should_prune()
+                self.pruned = (prune_last_epoch or epoch < MAX_EPOCHS) and trial.should_prune()
 
         def should_stop(self):
             self.cut = not self.pruned and tracker.exhausted and self.epoch < MAX_EPOCHS
@@ -145,14 +148,14 @@ def _reporter(trial, tracker: "Tracker", objective: str):
     return StudyReporter()
 
 
-def _train_trial(trial, spec, data, tracker: "Tracker"):
+def _train_trial(trial, spec, data, tracker: "Tracker", prune_last_epoch: bool = False):
     import keras
 
     from spaces import get_space
     from trainers.train import train
 
     config = get_space(spec.space, spec.narrowing).suggest(trial, spec.base_config(trial.number))
-    reporter = _reporter(trial, tracker, spec.objective)
+    reporter = _reporter(trial, tracker, spec.objective, prune_last_epoch)
     keras.backend.clear_session()
     return reporter, train(config, data, reporter, measure_latency=False)
 
@@ -188,7 +191,7 @@ def _optimize(study, spec, budget: int, data) -> dict[str, Any]:
     tracker = Tracker(budget)
 
     def objective(trial):
-        reporter, result = _train_trial(trial, spec, data, tracker)
+        reporter, result = _train_trial(trial, spec, data, tracker, prune_last_epoch=True)
         info = tracker.trials.setdefault(str(trial.number), {"epochs": 0})
         if reporter.pruned:
             info["state"] = "pruned"

@@ -137,3 +137,22 @@ def test_runs_two_at_a_time_are_timed_by_the_clock_not_summed(tmp_path):
     assert "took 25 min of run time in all (11 min by the clock, 2 at a time, one TensorFlow thread each)" in _text(doc)
     del raw[HPSEARCH]["0"]["span"]  # a run saved before spans were recorded: elapsed unknown, not guessed
     assert summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))["runs_elapsed_seconds"] is None
+
+
+@pytest.mark.parametrize("prune_last_epoch, pruned_at", [(False, [False, False, False]), (True, [False, False, True])])
+def test_hpsearch_is_never_pruned_after_its_last_epoch_raw_optunas_documented_loop_is(prune_last_epoch, pruned_at):
+    import optuna
+
+    from benchmarks import search_efficiency as se
+
+    class PruneFromEpoch3(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.last_step >= 3
+
+    trial = optuna.create_study(pruner=PruneFromEpoch3()).ask()
+    reporter = se._reporter(trial, se.Tracker(budget=10), "dev_accuracy", prune_last_epoch)
+    seen = []
+    for epoch in (1, 2, 3):  # MAX_EPOCHS is 3: epoch 3 is the last
+        reporter.report(epoch, {"dev_accuracy": 0.5})
+        seen.append(reporter.pruned)
+    assert seen == pruned_at
