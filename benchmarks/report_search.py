@@ -104,10 +104,10 @@ def paired_table(doc: dict) -> list[str]:
     paired = doc.get("paired", {}).get("best_dev_accuracy")
     if not paired:
         return []
-    n = len(doc["settings"]["seeds"])
+    n = max((len(p["differences"]) for p in paired.values()), default=0)  # the pairs in, not the seeds planned
     out = ["", f"Paired by seed against {HPSEARCH} (a seed fixes the contender's own random stream; the data are the "
                "same for all; a difference is peer minus hpsearch, in points of best dev accuracy; p: two-sided exact "
-               f"sign test and Wilcoxon signed-rank test, which with {n} seed{'s' if n > 1 else ''} cannot go below "
+               f"sign test and Wilcoxon signed-rank test, which with {n} paired seed{'s' if n != 1 else ''} cannot go below "
                f"{min(1.0, 2 / 2 ** n):.3g}):", "",
            "| peer | per-seed differences | median | peer better / hpsearch better / tied | sign test p | Wilcoxon p |",
            "|---|---|---|---|---|---|"]

@@ -156,3 +156,9 @@ def test_hpsearch_is_never_pruned_after_its_last_epoch_raw_optunas_documented_lo
         reporter.report(epoch, {"dev_accuracy": 0.5})
         seen.append(reporter.pruned)
     assert seen == pruned_at
+
+
+def test_the_lowest_p_quoted_follows_the_seeds_paired_so_far_not_the_seeds_planned(tmp_path):
+    doc = summarise(_raw(0.80, -0.02, seeds=[0, 1, 2]), PLAN, quick=True, figure=str(tmp_path / "c.png"))
+    doc.update(PROVENANCE)
+    assert "which with 3 paired seeds cannot go below 0.25" in _text(doc)
