@@ -49,7 +49,8 @@ FACTOR = 3  # KerasTuner Hyperband's reduction factor (Optuna's HyperbandPruner 
 # `small` narrowed to its CPU-cheap corner. Measured on these 2 cores (5,000 images, one epoch's fit):
 # 1-2 blocks from 16-32 filters take 2-6 s; 3 blocks from 32 filters 11 s, 2 blocks from 64 filters
 # 15 s, and the space's widest (4 blocks from 128) over a minute. At full range the 25 runs below
-# would take 60-90 hours; narrowed, they fit the 90 minutes. Every contender gets the same.
+# would take 60-90 hours; narrowed, about 3 hours by the clock (BENCHMARKS.md: not yet the 90
+# minutes, the per-epoch evaluation costs as much again). Every contender gets the same.
 CPU_CHEAP = {"depth": {"low": 1, "high": 2}, "width": {"low": 16, "high": 32}}
 CPU_CHEAP_WHY = ("its CPU-cheap corner: one epoch on 5,000 images takes 2-6 s there, against 11-15 s for 3 blocks "
                  "from 32 filters or 2 from 64 and over a minute for the widest, where the plan would take 60-90 hours "
@@ -405,8 +406,8 @@ def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int |
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
            "--out", out + ".part"]
     t0, started = time.monotonic(), time.time()
-    threads = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)} if threads else {}
-    proc = subprocess.run(cmd, env=child_env(**threads), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    pinned = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)} if threads else {}
+    proc = subprocess.run(cmd, env=child_env(**pinned), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"{name} seed {seed} failed:\n{proc.stderr[-3000:]}")
     with open(out + ".part", encoding="utf-8") as f:
@@ -414,7 +415,7 @@ def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int |
     run["load_average"] = os.getloadavg()[0]
     run["wall_seconds"] = round(time.monotonic() - t0, 1)
     run["span"] = [round(started, 1), round(time.time(), 1)]  # when it ran, for the elapsed time of runs in parallel
-    run["threads"] = threads
+    run["threads"] = threads  # TensorFlow threads it was pinned to (None: TensorFlow's own count)
     with open(out + ".part", "w", encoding="utf-8") as f:
         json.dump(run, f)
     os.replace(out + ".part", out)  # only a whole run is ever reused
