@@ -32,3 +32,13 @@ def spread(s: dict | None, digits: int = 3, pct: bool = False) -> str:
 def quartiles(s: dict | None, digits: int = 3, pct: bool = False) -> str:
     """'median [q1–q3]' over seeds; notes seeds where the figure was never reached."""
     return _centre_and_range(s, digits, pct, "q1", "q3", "[]")
+
+
+def elapsed_clause(doc: dict) -> str:
+    """' (N min by the clock, ...)' for runs that may have overlapped; empty where a span is unknown."""
+    seconds = doc.get("runs_elapsed_seconds")
+    if not seconds:
+        return ""
+    jobs = doc.get("settings", {}).get("jobs", 1)
+    how = f"{jobs} at a time, one TensorFlow thread each" if jobs > 1 else "one at a time"
+    return f" ({seconds / 60:.0f} min by the clock, {how})"

@@ -9,7 +9,7 @@ import json
 import statistics
 from typing import Any
 
-from benchmarks.report_format import num, quartiles
+from benchmarks.report_format import elapsed_clause, num, quartiles
 
 HPSEARCH = "hpsearch (defaults)"
 
@@ -41,14 +41,6 @@ def search_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
     return [("1 search efficiency", a["target"], f"{num(a['hpsearch'])} against {peers}", a["met"]),
             ("1 search efficiency", b["target"], f"KerasTuner Hyperband's final median {num(b['kerastuner_hyperband_final'])}: "
                                                   f"hpsearch's median curve {reach}", b["met"])]
-
-
-def elapsed_clause(doc: dict) -> str:
-    seconds = doc.get("runs_elapsed_seconds")
-    if not seconds:
-        return ""
-    return (f" ({seconds / 60:.0f} min by the clock, {doc.get('settings', {}).get('jobs', 1)} at a time, "
-            f"one TensorFlow thread each)")
 
 
 def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:

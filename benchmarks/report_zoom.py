@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.report_format import elapsed_clause
 from benchmarks.report_format import num as _num
 
 
@@ -27,7 +28,7 @@ def zoom_confirm(doc: dict, provenance: list[str], met) -> list[str]:
            f"Benchmark 1's task and plan: {s['train_images']:,} Fashion-MNIST training images, space `small`"
            + (f" narrowed ({', '.join(s['narrowing'])})" if s.get("narrowing") else "")
            + f", {s['budget']} epochs per arm and seed, at most {s['max_epochs']} per configuration; seeds "
-           f"{', '.join(map(str, s['seeds']))} ({doc['runs_done']} done). Zoom: a study for half the epochs, then "
+           f"{', '.join(map(str, s['seeds']))} ({doc['runs_done']} done{_took(doc)}). Zoom: a study for half the epochs, then "
            f"`--zoom` around its top {s['top']} (warm-started, top configurations queued first) for the rest, against "
            f"one study for all of them. Confirm: the pair's top {s['confirm_top']} configurations, each re-trained under "
            f"{s['reeval_seeds']} fresh seeds to find the truly best (best mean); the single-run pick against the best "
@@ -44,6 +45,12 @@ def zoom_confirm(doc: dict, provenance: list[str], met) -> list[str]:
     for _, target, figures, flag in zoom_targets(doc):
         out.append(f"- {target}: {met(flag)} — {figures}.")
     return out + [""]
+
+
+def _took(doc: dict) -> str:
+    if not doc["runs_done"] or not doc.get("runs_wall_seconds"):
+        return ""
+    return f", taking {doc['runs_wall_seconds'] / 60:.0f} min of run time{elapsed_clause(doc)}"
 
 
 def _yes(flag) -> str:

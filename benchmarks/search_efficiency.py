@@ -32,7 +32,6 @@ import hashlib
 import json
 import math
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +39,9 @@ import zlib
 from types import SimpleNamespace
 from typing import Any
 
+from benchmarks import parallel
 from benchmarks import search_stats as stats
-from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, child_env, log, write_result
+from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, log, write_result
 
 MAX_EPOCHS = 3  # the most any configuration trains (KerasTuner's max_epochs, hpsearch's --epochs); set per run
 FACTOR = 3  # KerasTuner Hyperband's reduction factor (Optuna's HyperbandPruner and hpsearch's SHA use 3 too)
@@ -60,9 +60,6 @@ CPU_CHEAP_WHY = ("its CPU-cheap corner: one epoch on 5,000 images takes 2-6 s th
 FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images": 5000, "narrowing": CPU_CHEAP}
 # Quick: the machinery end to end (every contender, one seed, two short configurations): a smoke test.
 QUICK = {"budget": 4, "max_epochs": 2, "seeds": [0], "train_images": 1000, "narrowing": CPU_CHEAP}
-# Runs at a time, each with one TensorFlow thread: on 2 cores two single-threaded runs get through
-# about twice the epochs of one run using both (small convolutions barely use a second thread).
-JOBS = 2
 
 HPSEARCH = "hpsearch (defaults)"
 CONTENDERS = {
@@ -405,53 +402,24 @@ def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int |
            "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
            "--out", out + ".part"]
-    t0, started = time.monotonic(), time.time()
-    pinned = {"TF_NUM_INTRAOP_THREADS": str(threads), "TF_NUM_INTEROP_THREADS": str(threads)} if threads else {}
-    proc = subprocess.run(cmd, env=child_env(**pinned), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{name} seed {seed} failed:\n{proc.stderr[-3000:]}")
-    with open(out + ".part", encoding="utf-8") as f:
-        run = json.load(f)
-    run["load_average"] = os.getloadavg()[0]
-    run["wall_seconds"] = round(time.monotonic() - t0, 1)
-    run["span"] = [round(started, 1), round(time.time(), 1)]  # when it ran, for the elapsed time of runs in parallel
-    run["threads"] = threads  # TensorFlow threads it was pinned to (None: TensorFlow's own count)
-    with open(out + ".part", "w", encoding="utf-8") as f:
-        json.dump(run, f)
-    os.replace(out + ".part", out)  # only a whole run is ever reused
-    return run
+    return parallel.run_child(cmd, out, threads, f"{name} seed {seed}")
 
 
 def run_all(todo: list[tuple[int, str]], plan: dict[str, Any], folder: str, deadline: float, jobs: int) -> bool:
     """Run the missing (seed, contender) runs, `jobs` at a time; none starts after the deadline."""
-    from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-    threads = 1 if jobs > 1 else None  # one run alone keeps TensorFlow's own thread count
-    pending, running, ok = list(todo), {}, True
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        while pending or running:
-            while pending and len(running) < max(1, jobs) and ok:
-                if time.monotonic() >= deadline:
-                    log(f"search_efficiency: --hours spent; {len(pending)} runs left for the next invocation")
-                    pending = []
-                    break
-                seed, name = pending.pop(0)
-                running[pool.submit(run_one, name, seed, plan, run_path(folder, name, seed), threads)] = (seed, name)
-            if not running:
-                break
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                seed, name = running.pop(future)
-                try:
-                    row = stats.analyse_run(future.result())
-                except RuntimeError as e:
-                    log(f"search_efficiency: {e}")
-                    ok, pending = False, []  # let the other running run finish and be saved
-                    continue
-                log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
-                    f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
-                    f"{row['seconds']:.0f} s search")
-    return ok
+    def start(key: tuple[int, str], threads: int | None) -> dict[str, Any]:
+        seed, name = key
+        return run_one(name, seed, plan, run_path(folder, name, seed), threads)
+
+    def done(key: tuple[int, str], run: dict[str, Any]) -> None:
+        seed, name = key
+        row = stats.analyse_run(run)
+        log(f"search_efficiency: {name} seed {seed}: best dev {row['best_dev_accuracy']:.4f}, "
+            f"pick test {row['pick_test_accuracy'] or float('nan'):.4f}, {row['trials']} trials, "
+            f"{row['seconds']:.0f} s search")
+
+    return parallel.run_parallel(todo, start, done, jobs=jobs, deadline=deadline, label="search_efficiency")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -464,7 +432,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="comma-separated contenders to run (the report reads every saved run)")
     parser.add_argument("--hours", type=float, help="start no new run after this many hours (saved runs are kept)")
     parser.add_argument("--fresh", action="store_true", help="discard saved runs of this plan first")
-    parser.add_argument("--jobs", type=int, default=JOBS, help=f"runs at a time, one TensorFlow thread each (default {JOBS})")
+    parser.add_argument("--jobs", type=int, default=parallel.JOBS,
+                        help=f"runs at a time, one TensorFlow thread each (default {parallel.JOBS})")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--narrowing", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)

@@ -26,14 +26,14 @@ import json
 import math
 import os
 import statistics
-import subprocess
 import sys
 import time
 from typing import Any
 
+from benchmarks import parallel
 from benchmarks import search_efficiency as se
 from benchmarks import search_stats as stats
-from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, child_env, log, write_result
+from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, log, write_result
 
 TOP = 5  # `launch --zoom`'s default --top
 CONFIRM_TOP = 3
@@ -155,8 +155,11 @@ def summarise(runs: dict[str, dict[str, Any]], plan: dict[str, Any]) -> dict[str
     return {
         "settings": {**{k: plan[k] for k in ("budget", "max_epochs", "train_images", "seeds")},
                      "narrowing": plan.get("narrowing") or None, "top": TOP, "confirm_top": CONFIRM_TOP,
-                     "confirm_seeds": CONFIRM, "reeval_seeds": REEVAL_QUICK if plan.get("quick") else REEVAL},
+                     "confirm_seeds": CONFIRM, "reeval_seeds": REEVAL_QUICK if plan.get("quick") else REEVAL,
+                     "jobs": plan.get("jobs", 1)},
         "runs_done": len(runs),
+        "runs_wall_seconds": round(sum(r.get("wall_seconds", 0.0) for r in runs.values()), 1),
+        "runs_elapsed_seconds": se.elapsed([r.get("span") for r in runs.values()]),
         "per_seed": {seed: {"single_best": stats.analyse_run(r["single"])["best_dev_accuracy"],
                             "pair_best": stats.analyse_run(r["pair"])["best_dev_accuracy"],
                             "zoom": r["pair"]["zoom"], "single_reused": r.get("single_reused"),
@@ -175,10 +178,21 @@ def summarise(runs: dict[str, dict[str, Any]], plan: dict[str, Any]) -> dict[str
     }
 
 
+def run_seed(seed: int, plan: dict[str, Any], folder: str, quick: bool, threads: int | None) -> dict[str, Any]:
+    """One seed's study, zoomed pair and confirmation in a child process; saved whole or not at all."""
+    path = os.path.join(folder, f"seed{seed}.json")
+    single = se.run_path(se.runs_dir(plan, quick), se.HPSEARCH, seed)
+    cmd = [sys.executable, "-m", "benchmarks.zoom_confirm", "--child", str(seed), "--plan", json.dumps(plan),
+           "--single", single, "--out", path + ".part"]
+    return parallel.run_child(cmd, path, threads, f"seed {seed}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--hours", type=float, help="start no new seed after this many hours (saved seeds are kept)")
+    parser.add_argument("--jobs", type=int, default=parallel.JOBS,
+                        help=f"seeds at a time, one TensorFlow thread each (default {parallel.JOBS})")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--plan", help=argparse.SUPPRESS)
     parser.add_argument("--single", help=argparse.SUPPRESS)
@@ -188,26 +202,15 @@ def main(argv: list[str] | None = None) -> int:
         child(args.child, json.loads(args.plan), args.out, args.single)
         return 0
     started = time.monotonic()
-    plan = dict(se.QUICK if args.quick else se.FULL, quick=args.quick)
+    plan = dict(se.QUICK if args.quick else se.FULL, quick=args.quick, jobs=args.jobs)
     folder = os.path.join(QUICK_RESULTS if args.quick else RESULTS, "zoom_confirm-runs", se.plan_key(plan))
     os.makedirs(folder, exist_ok=True)
     deadline = started + args.hours * 3600 if args.hours is not None else math.inf
-    for seed in plan["seeds"]:
-        path = os.path.join(folder, f"seed{seed}.json")
-        if os.path.exists(path):
-            continue
-        if time.monotonic() >= deadline:
-            log(f"zoom_confirm: --hours spent; seed {seed} and later left for the next invocation")
-            break
-        single = se.run_path(se.runs_dir(plan, args.quick), se.HPSEARCH, seed)
-        cmd = [sys.executable, "-m", "benchmarks.zoom_confirm", "--child", str(seed), "--plan", json.dumps(plan),
-               "--single", single, "--out", path + ".part"]
-        proc = subprocess.run(cmd, env=child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        if proc.returncode != 0:
-            log(f"zoom_confirm: seed {seed} failed:\n{proc.stderr[-3000:]}")
-            return 1
-        os.replace(path + ".part", path)
-        log(f"zoom_confirm: seed {seed} done")
+    todo = [seed for seed in plan["seeds"] if not os.path.exists(os.path.join(folder, f"seed{seed}.json"))]
+    if not parallel.run_parallel(todo, lambda seed, threads: run_seed(seed, plan, folder, args.quick, threads),
+                                 lambda seed, run: log(f"zoom_confirm: seed {seed} done"),
+                                 jobs=args.jobs, deadline=deadline, label="zoom_confirm"):
+        return 1
     runs = {}
     for seed in plan["seeds"]:
         path = os.path.join(folder, f"seed{seed}.json")

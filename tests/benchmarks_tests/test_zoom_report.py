@@ -33,6 +33,14 @@ def test_the_zoom_and_confirm_verdicts(tmp_path):
     assert "within 70% of the epochs: **met** — single study's final median 0.800; the pair reached it after 4 of 6 epochs (67%)" in text
     assert "more often than the single-run pick: **met** — truly best picked in 2 of 2 seeds with confirm, 0 of 2" in text
 
+    assert "(2 done). Zoom" in text  # runs saved without their spans: no time claimed
+
+    for i, run in enumerate(runs.values()):  # two seeds side by side, the second ending 10 min after the first
+        run.update(span=[1000.0, 1000.0 + 600 * (i + 2)], wall_seconds=600.0 * (i + 2))
+    doc = {**summarise(runs, {**PLAN, "jobs": 2}), **PROVENANCE}
+    text = "\n".join(report.SECTIONS["zoom_confirm"](doc))
+    assert "(2 done, taking 50 min of run time (30 min by the clock, 2 at a time, one TensorFlow thread each)). Zoom" in text
+
     del runs["1"]
     doc = {**summarise(runs, PLAN), **PROVENANCE}
     text = "\n".join(report.SECTIONS["zoom_confirm"](doc))
