@@ -9,12 +9,13 @@ import re
 from typing import Any
 
 from benchmarks.common import QUICK_RESULTS, REPO, RESULTS
-from benchmarks import report_search, report_zoom
+from benchmarks import report_pilot, report_search, report_zoom
 from benchmarks.report_format import num, spread
 from benchmarks.report_data import data, data_targets
 
-ORDER = ["search_efficiency", "seed_lab", "trainer_overhead", "coordination", "gpu", "scale", "data", "zoom_confirm"]
-TITLES = {"search_efficiency": "1. search efficiency", "seed_lab": "1b. seed lab", "trainer_overhead": "2. trainer overhead",
+ORDER = ["search_efficiency", "seed_lab", "pilot", "trainer_overhead", "coordination", "gpu", "scale", "data", "zoom_confirm"]
+TITLES = {"search_efficiency": "1. search efficiency", "seed_lab": "1b. seed lab", "pilot": "1c. pilot for the defaults",
+          "trainer_overhead": "2. trainer overhead",
           "coordination": "3. coordination", "gpu": "4. GPU", "scale": "5. scale", "data": "6. data", "zoom_confirm": "7. zoom and confirm"}
 
 
@@ -52,6 +53,10 @@ def render(quick: bool = False) -> str:
         elif name == "seed_lab":
             lines += ["## 1b. The seed lab", "", "Not run yet: `python -m benchmarks.run --only seed_lab` (a 60-minute study "
                       "on the full Fashion-MNIST, then export and retrain; about 75 minutes on 2 cores).", ""]
+        elif name == "pilot":
+            lines += ["## 1c. Pilot for the defaults", "", "Not run yet: `python -m benchmarks.run --only pilot` (four "
+                      "variants of hpsearch's default sampler and pruner, five seeds each, against benchmark 1's runs of "
+                      "today's defaults; about 2½ hours on 2 cores).", ""]
     path = os.path.join(REPO, "BENCHMARKS-quick.md" if quick else "BENCHMARKS.md")
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n".join(lines).rstrip() + "\n")
@@ -464,7 +469,8 @@ def scale_facts(doc) -> list[str]:
     return facts
 
 
-SECTIONS = {"search_efficiency": search_efficiency, "seed_lab": seed_lab, "trainer_overhead": trainer_overhead,
+SECTIONS = {"search_efficiency": search_efficiency, "seed_lab": seed_lab,
+            "pilot": lambda doc: report_pilot.pilot(doc, provenance(doc)), "trainer_overhead": trainer_overhead,
             "coordination": coordination, "gpu": gpu, "scale": scale, "data": lambda doc: data(doc, provenance),
             "zoom_confirm": lambda doc: report_zoom.zoom_confirm(doc, provenance(doc), met)}
 

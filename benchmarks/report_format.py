@@ -17,11 +17,16 @@ def _centre_and_range(s: dict | None, digits: int, pct: bool, low: str, high: st
     if not s or s.get("median") is None:
         return "not reached" if s and s.get("missing") else "—"
     text = num(s["median"], digits, pct)
-    if s.get("n", 1) > 1 and s[low] != s[high]:
-        text += f" {brackets[0]}{num(s[low], digits, pct)}–{num(s[high], digits, pct)}{brackets[1]}"
+    lo, hi = num(s[low], digits, pct), num(s[high], digits, pct)
+    if s.get("n", 1) > 1 and lo != hi:  # compared as printed: "6 [6–6]" says nothing
+        text += f" {brackets[0]}{lo}–{hi}{brackets[1]}"
     if s.get("missing"):
         text += f", not reached in {s['missing']} of {s['n']}"
     return text
+
+
+def p_value(value) -> str:
+    return "—" if value is None else f"{value:.3g}"
 
 
 def spread(s: dict | None, digits: int = 3, pct: bool = False) -> str:

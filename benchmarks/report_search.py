@@ -9,13 +9,9 @@ import json
 import statistics
 from typing import Any
 
-from benchmarks.report_format import elapsed_clause, num, quartiles
+from benchmarks.report_format import elapsed_clause, num, p_value, quartiles
 
 HPSEARCH = "hpsearch (defaults)"
-
-
-def _p(value) -> str:
-    return "—" if value is None else f"{value:.3g}"
 
 
 def narrowed(narrowing: dict | None, why: str | None = None) -> str:
@@ -107,7 +103,7 @@ def paired_table(doc: dict) -> list[str]:
         diffs = ", ".join(f"{100 * d:+.1f}" for d in p["differences"]) or "—"
         median = f"{100 * p['median_difference']:+.2f}" if p["median_difference"] is not None else "—"
         out.append(f"| {name} | {diffs} | {median} | {p['peer_better']} / {p['hpsearch_better']} / {p['ties']} | "
-                   f"{_p(p['sign_test_p'])} | {_p(p['wilcoxon_p'])} |")
+                   f"{p_value(p['sign_test_p'])} | {p_value(p['wilcoxon_p'])} |")
     return out
 
 

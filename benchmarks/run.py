@@ -21,6 +21,7 @@ from benchmarks.common import ENV_COMMAND, REPO, child_env, gpus, log
 BENCHMARKS = {
     "search_efficiency": "benchmarks.search_efficiency",
     "seed_lab": "benchmarks.seed_lab",
+    "pilot": "benchmarks.pilot",
     "trainer_overhead": "benchmarks.trainer_overhead",
     "coordination": "benchmarks.coordination",
     "gpu": "benchmarks.gpu",

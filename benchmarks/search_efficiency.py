@@ -363,7 +363,7 @@ def _mark_pruned_lineages(trials: dict[str, dict[str, Any]]) -> None:
             t["state"] = "pruned"
 
 
-def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: int, train_images: int,
+def child(name: str, spec: dict[str, Any], seed: int, budget: int, max_epochs: int, train_images: int,
           narrowing: dict) -> dict[str, Any]:
     global MAX_EPOCHS
     from benchmarks import fashion_subset
@@ -374,6 +374,10 @@ def child(name: str, spec: dict[str, str], seed: int, budget: int, max_epochs: i
         return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data, narrowing)
     if spec["kind"] == "optuna":
         return run_raw_optuna(seed, budget, data, narrowing)
+    if spec["kind"] == "pilot":
+        from benchmarks import pilot
+
+        return pilot.run_variant(spec, seed, budget, data, narrowing, max_epochs)
     return run_kerastuner(spec["tuner"], seed, budget, data, narrowing)
 
 
@@ -397,8 +401,11 @@ def run_path(folder: str, name: str, seed: int) -> str:
     return os.path.join(folder, f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:6]}-seed{seed}.json")
 
 
-def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int | None = None) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec", json.dumps(CONTENDERS[name]),
+def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int | None = None,
+            spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One (contender, seed) run in a child process; `spec` defaults to the contender's (the pilot passes its own)."""
+    spec = spec or CONTENDERS[name]
+    cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec", json.dumps(spec),
            "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
            "--out", out + ".part"]
@@ -429,7 +436,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=int, help="total epochs per contender and seed")
     parser.add_argument("--max-epochs", type=int, help="most epochs per configuration")
     parser.add_argument("--train-images", type=int, help="training images of the Fashion-MNIST subset")
-    parser.add_argument("--only", help="comma-separated contenders to run (the report reads every saved run)")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="a contender to run, by its whole name (repeatable; names hold commas); the report reads every saved run")
     parser.add_argument("--hours", type=float, help="start no new run after this many hours (saved runs are kept)")
     parser.add_argument("--fresh", action="store_true", help="discard saved runs of this plan first")
     parser.add_argument("--jobs", type=int, default=parallel.JOBS,
@@ -457,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
         plan["seeds"] = list(range(args.seeds))
     plan["jobs"] = args.jobs
     names = list(CONTENDERS)
-    chosen = [n.strip() for n in args.only.split(",")] if args.only else names
+    chosen = args.only or names
     unknown = [n for n in chosen if n not in CONTENDERS]
     if unknown:
         parser.error(f"unknown contenders {unknown}; choose from {names}")

@@ -1,0 +1,182 @@
+"""Benchmark 1c, the pilot for hpsearch's default sampler and pruner settings (issue 11, item 3).
+
+Benchmark 1's task, plan and loop (search_efficiency._ask_tell: one trial at a time, each epoch's
+dev accuracy reported, the pruner never asked after the last epoch, as the worker's supervisor
+does), with one of today's default settings changed at a time. The baseline is benchmark 1's own
+"hpsearch (defaults)" runs, reused from its saved runs and paired by seed: a variant's run uses the
+same seeds (sampler and trial seeds) as the baseline's, so where a variant behaves like today's
+defaults it reproduces the same trials, and a difference comes from the setting changed.
+
+What counts: per seed, the variant's best dev accuracy minus the baseline's, with a sign test;
+and the epochs until each came within 0.5 points of its own final best. The defaults change only
+on that evidence, and BENCHMARKS.md records it.
+
+`python -m benchmarks.pilot [--only NAME]... [--hours H] [--jobs J] [--quick]`; runs are saved
+under benchmarks/results/pilot-runs/ and reused, as benchmark 1's are.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from typing import Any
+
+from benchmarks import parallel
+from benchmarks import search_efficiency as se
+from benchmarks import search_stats as stats
+from benchmarks.common import QUICK_RESULTS, RESULTS, log, write_result
+
+# What `hpsearch launch` builds today with no flags (search.core.spec.make_sampler / make_pruner);
+# a test keeps these equal to what those functions build.
+TODAY_SAMPLER: dict[str, Any] = {"multivariate": True, "constant_liar": True}
+TODAY_PRUNER: dict[str, Any] = {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 2}
+
+# One change each. Benchmark 1's budget buys about 30 full-length configurations: TPE's default
+# 10 random start-up trials are a third of them; Hyperband is what raw Optuna's documentation
+# pairs with TPE; a warm-up of 1 lets the median pruner judge after the first of 3 epochs.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "TPE with 5 start-up trials": {"sampler": {"n_startup_trials": 5}},
+    "Hyperband pruner (min resource 1, factor 3)": {"pruner": {"name": "hyperband", "min_resource": 1,
+                                                                "reduction_factor": 3}},
+    "median pruner, warm-up 1": {"pruner": {"n_warmup_steps": 1}},
+    "no pruning": {"pruner": {"name": "none"}},
+}
+
+
+def settings(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Today's sampler and pruner settings with the variant's changes (a pruner of another name replaces today's)."""
+    pruner = variant.get("pruner", {})
+    if pruner.get("name", TODAY_PRUNER["name"]) != TODAY_PRUNER["name"]:
+        merged_pruner = dict(pruner)
+    else:
+        merged_pruner = {**TODAY_PRUNER, **pruner}
+    return {"sampler": {**TODAY_SAMPLER, **variant.get("sampler", {})}, "pruner": merged_pruner}
+
+
+def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int):
+    """The Optuna sampler and pruner for `settings(...)`."""
+    import optuna
+
+    sampler = optuna.samplers.TPESampler(seed=seed, **chosen["sampler"])
+    options = dict(chosen["pruner"])
+    name = options.pop("name")
+    if name == "median":
+        return sampler, optuna.pruners.MedianPruner(**options)
+    if name == "hyperband":
+        return sampler, optuna.pruners.HyperbandPruner(max_resource=max_epochs, **options)
+    if name == "none":
+        return sampler, optuna.pruners.NopPruner()
+    raise ValueError(f"unknown pruner {name!r}")
+
+
+def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: dict, max_epochs: int) -> dict[str, Any]:
+    """One variant's run in benchmark 1's child process, seeded as search_efficiency.run_hpsearch seeds the baseline."""
+    import optuna
+
+    from search.core.spec import StudySpec
+
+    # The child runs search_efficiency as __main__: the module imported here is another copy, whose
+    # MAX_EPOCHS (read by its loop and reporter) must be set too.
+    se.MAX_EPOCHS = max_epochs
+    study_spec = StudySpec(space="small", narrowing=narrowing, epochs=se.MAX_EPOCHS, trials=10**6, seed=seed * 1000)
+    sampler, pruner = build(spec, seed, se.MAX_EPOCHS)
+    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    run = se._ask_tell(study, study_spec, budget, data)
+    run["settings"] = {k: spec[k] for k in ("sampler", "pruner")}
+    return run
+
+
+def runs_dir(plan: dict[str, Any], quick: bool) -> str:
+    return os.path.join(QUICK_RESULTS if quick else RESULTS, "pilot-runs", se.plan_key(plan))
+
+
+def summarise(variants: dict[str, dict[str, Any]], baseline: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """Per variant: its runs against the baseline's, paired by seed."""
+    base = {seed: stats.analyse_run(run) for seed, run in baseline.items()}
+    rows = {}
+    for name, runs in variants.items():
+        mine = {seed: stats.analyse_run(run) for seed, run in runs.items()}
+        rows[name] = {
+            "settings": settings(VARIANTS[name]) if name in VARIANTS else None,
+            "runs": len(runs),
+            "best_dev_accuracy": stats.quartiles([r["best_dev_accuracy"] for r in mine.values()]),
+            "epochs_to_near_best": stats.quartiles([r["epochs_to_near_best"] for r in mine.values()]),
+            "paired": stats.paired({s: r["best_dev_accuracy"] for s, r in base.items()},
+                                   {s: r["best_dev_accuracy"] for s, r in mine.items()}),
+        }
+    return {
+        "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": plan["max_epochs"],
+                     "train_images": plan["train_images"], "seeds": plan["seeds"], "jobs": plan.get("jobs", 1),
+                     "today": {"sampler": TODAY_SAMPLER, "pruner": TODAY_PRUNER}},
+        "baseline": {"name": se.HPSEARCH, "runs": len(base),
+                     "best_dev_accuracy": stats.quartiles([r["best_dev_accuracy"] for r in base.values()]),
+                     "epochs_to_near_best": stats.quartiles([r["epochs_to_near_best"] for r in base.values()])},
+        "variants": rows,
+        "runs_planned": len(plan["seeds"]),
+        "runs_wall_seconds": round(sum(r.get("wall_seconds", 0.0) for runs in variants.values() for r in runs.values()), 1),
+        "runs_elapsed_seconds": se.elapsed([r.get("span") for runs in variants.values() for r in runs.values()]),
+    }
+
+
+def _load(path: str) -> dict[str, Any] | None:
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", action="append", metavar="NAME",
+                        help="a variant to run, by its whole name (repeatable; names hold commas); the report reads every saved run")
+    parser.add_argument("--hours", type=float, help="start no new run after this many hours (saved runs are kept)")
+    parser.add_argument("--jobs", type=int, default=parallel.JOBS,
+                        help=f"runs at a time, one TensorFlow thread each (default {parallel.JOBS})")
+    parser.add_argument("--out", help="where to write the JSON")
+    args = parser.parse_args(argv)
+    started = time.monotonic()
+    plan = dict(se.QUICK if args.quick else se.FULL, jobs=args.jobs)
+    chosen = args.only or list(VARIANTS)
+    unknown = [n for n in chosen if n not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    folder = runs_dir(plan, args.quick)
+    os.makedirs(folder, exist_ok=True)
+    base_folder = se.runs_dir(plan, args.quick)
+    todo = [(seed, name) for seed in plan["seeds"] for name in chosen
+            if not os.path.exists(se.run_path(folder, name, seed))]
+    # The baseline is benchmark 1's run of today's defaults; a seed it lacks is run here, into its folder.
+    todo += [(seed, se.HPSEARCH) for seed in plan["seeds"] if not os.path.exists(se.run_path(base_folder, se.HPSEARCH, seed))]
+
+    def start(key, threads):
+        seed, name = key
+        if name == se.HPSEARCH:
+            return se.run_one(name, seed, plan, se.run_path(base_folder, name, seed), threads)
+        spec = {"kind": "pilot", **settings(VARIANTS[name])}
+        return se.run_one(name, seed, plan, se.run_path(folder, name, seed), threads, spec=spec)
+
+    def done(key, run):
+        seed, name = key
+        log(f"pilot: {name} seed {seed}: best dev {stats.analyse_run(run)['best_dev_accuracy']:.4f}")
+
+    deadline = started + args.hours * 3600 if args.hours is not None else math.inf
+    os.makedirs(base_folder, exist_ok=True)
+    if not parallel.run_parallel(todo, start, done, jobs=args.jobs, deadline=deadline, label="pilot"):
+        return 1
+    baseline = {str(s): r for s in plan["seeds"] if (r := _load(se.run_path(base_folder, se.HPSEARCH, s)))}
+    variants = {}
+    for name in VARIANTS:
+        runs = {str(s): r for s in plan["seeds"] if (r := _load(se.run_path(folder, name, s)))}
+        if runs:
+            variants[name] = runs
+    path = write_result("pilot", args.quick, summarise(variants, baseline, plan), started=started, path=args.out)
+    log(f"pilot: wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""BENCHMARKS.md's section 1c: the pilot that chooses hpsearch's default sampler and pruner settings."""
+
+from __future__ import annotations
+
+from benchmarks.report_format import elapsed_clause, p_value, quartiles
+
+
+def _settings(s: dict) -> str:
+    sampler = ", ".join(f"{k}={v}" for k, v in s["sampler"].items())
+    pruner = dict(s["pruner"])
+    name = pruner.pop("name")
+    args = ", ".join(f"{k}={v}" for k, v in pruner.items())
+    return f"TPE({sampler}); {name}({args})"
+
+
+def pilot(doc: dict, provenance: list[str]) -> list[str]:
+    s, base = doc["settings"], doc["baseline"]
+    planned = doc["runs_planned"]
+    out = ["## 1c. Pilot for the defaults", "", *provenance,
+           f"Benchmark 1's task and plan ({s['train_images']:,} Fashion-MNIST training images, {s['budget_epochs']} epochs per "
+           f"run, at most {s['max_epochs_per_configuration']} per configuration, seeds {', '.join(map(str, s['seeds']))}) "
+           f"and hpsearch's own loop, with one of today's default settings changed at a time. Today: "
+           f"{_settings(s['today'])}. The baseline is benchmark 1's \"{base['name']}\" runs, paired by seed; a variant "
+           f"uses the same seeds, so where it behaves as today it draws the same trials. The variants' "
+           f"{sum(v['runs'] for v in doc['variants'].values())} runs took {doc.get('runs_wall_seconds', 0) / 60:.0f} min "
+           f"of run time{elapsed_clause(doc)}.", ""]
+    short = [f"{name}: {v['runs']}" for name, v in doc["variants"].items() if v["runs"] < planned]
+    if base["runs"] < planned or short or not doc["variants"]:
+        out += [f"**Incomplete:** {planned} runs planned per row; baseline {base['runs']}"
+                + (f"; {'; '.join(short)}" if short else "") + ". Nothing below chooses a default until every row is in.", ""]
+    out += ["| settings | runs | best dev accuracy | epochs to near best | per-seed difference against today (points) | "
+            "better / worse / tied | sign test p |", "|---|---|---|---|---|---|---|",
+            f"| today's defaults | {base['runs']} | {quartiles(base['best_dev_accuracy'])} | "
+            f"{quartiles(base['epochs_to_near_best'], digits=0)} | — | — | — |"]
+    for name, v in doc["variants"].items():
+        p = v["paired"]
+        diffs = ", ".join(f"{100 * d:+.1f}" for d in p["differences"]) or "—"
+        out.append(f"| {name} | {v['runs']} | {quartiles(v['best_dev_accuracy'])} | "
+                   f"{quartiles(v['epochs_to_near_best'], digits=0)} | {diffs} | "
+                   f"{p['peer_better']} / {p['hpsearch_better']} / {p['ties']} | {p_value(p['sign_test_p'])} |")
+    return out + [""]

@@ -1,0 +1,58 @@
+"""The pilot changes one of today's defaults at a time and pairs each variant with benchmark 1's runs of today."""
+
+from __future__ import annotations
+
+import optuna
+
+from benchmarks import pilot, report
+from search.core.spec import StudySpec, make_pruner, make_sampler
+from tests.benchmarks_tests.test_search_report import PLAN, PROVENANCE, _run
+
+
+def test_the_pilots_baseline_is_what_launch_builds_with_no_flags():
+    """If `hpsearch launch`'s defaults change, the pilot's idea of today must change with them."""
+    sampler, pruner = make_sampler(StudySpec(), seed=0), make_pruner(StudySpec())
+    ours_sampler, ours_pruner = pilot.build(pilot.settings({}), seed=0, max_epochs=3)
+    assert type(sampler) is type(ours_sampler) is optuna.samplers.TPESampler
+    for attr in ("_multivariate", "_constant_liar", "_n_startup_trials"):
+        assert getattr(sampler, attr) == getattr(ours_sampler, attr)
+    assert type(pruner) is type(ours_pruner)
+    for attr in ("_n_startup_trials", "_n_warmup_steps", "_interval_steps"):
+        assert getattr(pruner, attr) == getattr(ours_pruner, attr)
+
+
+def test_each_variant_changes_one_setting_and_a_pruner_of_another_kind_replaces_todays():
+    warm = pilot.settings(pilot.VARIANTS["median pruner, warm-up 1"])
+    assert warm["pruner"] == {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1}
+    assert warm["sampler"] == pilot.TODAY_SAMPLER
+    hyperband = pilot.settings(pilot.VARIANTS["Hyperband pruner (min resource 1, factor 3)"])
+    assert hyperband["pruner"] == {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}
+    _, built = pilot.build(hyperband, seed=0, max_epochs=3)
+    assert isinstance(built, optuna.pruners.HyperbandPruner)
+    startup = pilot.settings(pilot.VARIANTS["TPE with 5 start-up trials"])
+    sampler, _ = pilot.build(startup, seed=0, max_epochs=3)
+    assert sampler._n_startup_trials == 5 and sampler._multivariate
+
+
+def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
+    seeds = [str(s) for s in PLAN["seeds"]]
+    baseline = {s: _run([0.5, 0.6, 0.7, 0.75, 0.79, 0.80]) for s in seeds}
+    better = {s: _run([0.5, 0.6, 0.7, 0.75, 0.81, 0.82]) for s in seeds}
+    same_but_one = {s: _run([0.5, 0.6, 0.7, 0.75, 0.79, 0.80 if s != "0" else 0.79]) for s in seeds[:3]}
+    doc = {**pilot.summarise({"TPE with 5 start-up trials": better, "no pruning": same_but_one}, baseline,
+                             {**PLAN, "jobs": 2}), **PROVENANCE}
+    text = "\n".join(report.SECTIONS["pilot"](doc))
+    assert "| today's defaults | 5 | 0.800 |" in text
+    # Five seeds, each 2 points better: the smallest sign-test p five pairs allow, 2/32.
+    assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
+    assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
+    assert "**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3." in text
+    assert "TPE(multivariate=True, constant_liar=True); median(n_startup_trials=3, n_warmup_steps=2)" in text
+
+
+def test_a_complete_pilot_claims_no_incompleteness():
+    seeds = [str(s) for s in PLAN["seeds"]]
+    runs = {s: _run([0.5, 0.6, 0.7, 0.75, 0.79, 0.80]) for s in seeds}
+    doc = {**pilot.summarise({name: runs for name in pilot.VARIANTS}, runs, PLAN), **PROVENANCE}
+    text = "\n".join(report.SECTIONS["pilot"](doc))
+    assert "Incomplete" not in text and text.count("| 5 | 0.800 |") == len(pilot.VARIANTS) + 1
