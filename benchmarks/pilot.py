@@ -121,11 +121,14 @@ def summarise(variants: dict[str, dict[str, Any]], baseline: dict[str, Any], pla
     }
 
 
-def _load(path: str) -> dict[str, Any] | None:
+def saved_variant(folder: str, name: str, seed: int) -> dict[str, Any] | None:
+    """A variant's saved run, or None: none saved, or run with other settings (today's defaults moved since)."""
+    path = se.run_path(folder, name, seed)
     if not os.path.exists(path):
         return None
     with open(path, encoding="utf-8") as f:
-        return json.load(f)
+        run = json.load(f)
+    return run if run.get("settings") == settings(VARIANTS[name]) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,10 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     folder = runs_dir(plan, args.quick)
     os.makedirs(folder, exist_ok=True)
     base_folder = se.runs_dir(plan, args.quick)
-    todo = [(seed, name) for seed in plan["seeds"] for name in chosen
-            if not os.path.exists(se.run_path(folder, name, seed))]
+    todo = [(seed, name) for seed in plan["seeds"] for name in chosen if saved_variant(folder, name, seed) is None]
     # The baseline is benchmark 1's run of today's defaults; a seed it lacks is run here, into its folder.
-    todo += [(seed, se.HPSEARCH) for seed in plan["seeds"] if not os.path.exists(se.run_path(base_folder, se.HPSEARCH, seed))]
+    todo += [(seed, se.HPSEARCH) for seed in plan["seeds"]
+             if se.saved_run(base_folder, se.HPSEARCH, seed, plan["max_epochs"]) is None]
 
     def start(key, threads):
         seed, name = key
@@ -167,10 +170,10 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(base_folder, exist_ok=True)
     if not parallel.run_parallel(todo, start, done, jobs=args.jobs, deadline=deadline, label="pilot"):
         return 1
-    baseline = {str(s): r for s in plan["seeds"] if (r := _load(se.run_path(base_folder, se.HPSEARCH, s)))}
+    baseline = {str(s): r for s in plan["seeds"] if (r := se.saved_run(base_folder, se.HPSEARCH, s, plan["max_epochs"]))}
     variants = {}
     for name in VARIANTS:
-        runs = {str(s): r for s in plan["seeds"] if (r := _load(se.run_path(folder, name, s)))}
+        runs = {str(s): r for s in plan["seeds"] if (r := saved_variant(folder, name, s))}
         if runs:
             variants[name] = runs
     path = write_result("pilot", args.quick, summarise(variants, baseline, plan), started=started, path=args.out)

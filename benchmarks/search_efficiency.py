@@ -222,7 +222,7 @@ def _finish(study, tracker: "Tracker", rule: str) -> dict[str, Any]:
                 "rule": rule}
     return {"events": tracker.events, "trials": tracker.trials, "pick": pick,
             "seconds": round(time.perf_counter() - tracker.t0, 2), "pruner": describe_pruner(study.pruner),
-            "sampler": type(study.sampler).__name__}
+            "sampler": type(study.sampler).__name__, "sampler_settings": describe_sampler(study.sampler)}
 
 
 def describe_pruner(pruner) -> dict[str, Any]:
@@ -233,6 +233,56 @@ def describe_pruner(pruner) -> dict[str, Any]:
         if isinstance(value, (int, float, str)):
             out[name] = value
     return out
+
+
+def describe_sampler(sampler) -> dict[str, Any]:
+    """The sampler's settings that hpsearch's defaults choose (TPE's start-up trials, multivariate, liar)."""
+    out: dict[str, Any] = {}
+    for name in ("n_startup_trials", "multivariate", "constant_liar"):
+        value = getattr(sampler, f"_{name}", None)
+        if isinstance(value, (bool, int, float, str)):
+            out[name] = value
+    return out
+
+
+def today_settings(max_epochs: int) -> dict[str, Any]:
+    """The sampler and pruner `hpsearch launch` builds with no flags today, as a run records them."""
+    from search.core.spec import StudySpec, make_pruner, make_sampler
+
+    spec = StudySpec(space="small", epochs=max_epochs)
+    sampler = make_sampler(spec, seed=0)
+    return {"pruner": describe_pruner(make_pruner(spec)), "sampler": type(sampler).__name__,
+            "sampler_settings": describe_sampler(sampler)}
+
+
+def outdated(run: dict[str, Any], name: str, max_epochs: int) -> bool:
+    """Whether a saved run of hpsearch's defaults ran other defaults than today's (it then measures those, not ours).
+
+    Runs saved before the sampler's settings were recorded are judged by the pruner and sampler class.
+    """
+    if CONTENDERS.get(name, {}).get("sampler") != "defaults":
+        return False
+    now = today_settings(max_epochs)
+    recorded = run.get("sampler_settings") or {}
+    return (run.get("pruner") != now["pruner"] or run.get("sampler") != now["sampler"]
+            or any(now["sampler_settings"].get(k) != v for k, v in recorded.items()))
+
+
+def saved_run(folder: str, name: str, seed: int, max_epochs: int) -> dict[str, Any] | None:
+    """The saved run to reuse, or None: none saved, or one of hpsearch's defaults of another day.
+
+    An outdated run is moved aside (`.outdated` beside it), not overwritten: its figures stay readable.
+    """
+    path = run_path(folder, name, seed)
+    if not os.path.exists(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        run = json.load(f)
+    if outdated(run, name, max_epochs):
+        os.replace(path, path + ".outdated")
+        log(f"search_efficiency: {os.path.basename(path)} ran other defaults than today's; moved aside, to be run again")
+        return None
+    return run
 
 
 class KerasTunerTrial:
@@ -477,17 +527,16 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + args.hours * 3600 if args.hours is not None else math.inf
     todo = [(seed, name) for seed in plan["seeds"]
             for name in names[seed % len(names):] + names[: seed % len(names)]]  # rotate: no contender always first
-    todo = [(seed, name) for seed, name in todo if name in chosen and not os.path.exists(run_path(folder, name, seed))]
+    todo = [(seed, name) for seed, name in todo if name in chosen and saved_run(folder, name, seed, plan["max_epochs"]) is None]
     if not run_all(todo, plan, folder, deadline, args.jobs):
         return 1
 
     raw: dict[str, dict[str, Any]] = {}
     for name in names:
         for seed in plan["seeds"]:
-            path = run_path(folder, name, seed)
-            if os.path.exists(path):
-                with open(path, encoding="utf-8") as f:
-                    raw.setdefault(name, {})[str(seed)] = json.load(f)
+            run = saved_run(folder, name, seed, plan["max_epochs"])
+            if run is not None:
+                raw.setdefault(name, {})[str(seed)] = run
     body = summarise(raw, plan, args.quick)
     path = write_result("search_efficiency", args.quick, body, started=started, path=args.out)
     log(f"search_efficiency: wrote {path}")

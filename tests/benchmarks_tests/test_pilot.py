@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import optuna
 
 from benchmarks import pilot, report
@@ -56,3 +59,34 @@ def test_a_complete_pilot_claims_no_incompleteness():
     doc = {**pilot.summarise({name: runs for name in pilot.VARIANTS}, runs, PLAN), **PROVENANCE}
     text = "\n".join(report.SECTIONS["pilot"](doc))
     assert "Incomplete" not in text and text.count("| 5 | 0.800 |") == len(pilot.VARIANTS) + 1
+
+
+def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
+    """A default that changes must not leave benchmark 1 or the pilot reporting runs of the old one as today's."""
+    from benchmarks import search_efficiency as se
+
+    today = se.today_settings(max_epochs=3)
+    folder = str(tmp_path)
+    current = {**_run([0.5, 0.6]), "pruner": today["pruner"], "sampler": today["sampler"],
+               "sampler_settings": today["sampler_settings"]}
+    older = {**current, "pruner": {**today["pruner"], "n_warmup_steps": 7}}
+    before_settings_were_recorded = {k: v for k, v in current.items() if k != "sampler_settings"}
+    other_startup = {**current, "sampler_settings": {**today["sampler_settings"], "n_startup_trials": 99}}
+    for seed, run in enumerate([current, older, before_settings_were_recorded, other_startup]):
+        with open(se.run_path(folder, se.HPSEARCH, seed), "w") as f:
+            json.dump(run, f)
+    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3) is not None for seed in range(4)]
+    assert reused == [True, False, True, False]
+    # The outdated ones are moved aside, not lost.
+    assert os.path.exists(se.run_path(folder, se.HPSEARCH, 1) + ".outdated")
+    # Other contenders' runs do not depend on hpsearch's defaults.
+    with open(se.run_path(folder, "KerasTuner Hyperband", 0), "w") as f:
+        json.dump(_run([0.5, 0.6]), f)
+    assert se.saved_run(folder, "KerasTuner Hyperband", 0, 3) is not None
+
+    name = "no pruning"
+    with open(se.run_path(folder, name, 0), "w") as f:
+        json.dump({**_run([0.5]), "settings": pilot.settings(pilot.VARIANTS[name])}, f)
+    with open(se.run_path(folder, name, 1), "w") as f:
+        json.dump({**_run([0.5]), "settings": {"sampler": {"n_startup_trials": 99}, "pruner": {"name": "none"}}}, f)
+    assert pilot.saved_variant(folder, name, 0) is not None and pilot.saved_variant(folder, name, 1) is None
