@@ -78,6 +78,7 @@ def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
                    f"{quartiles(row['seconds_to_near_best'], 0)} | "
                    f"{quartiles(row['pruned_epoch_fraction'], 2, pct=True)} | {quartiles(row['trials'], 0)} |")
     out += paired_table(doc)
+    out += shared_luck(doc)
     if doc.get("figure"):
         out += ["", f"Anytime curves (best dev accuracy so far against epochs consumed, median over seeds, quartile band): "
                     f"[{doc['figure']}]({doc['figure']})", "", f"![anytime curves]({doc['figure']})"]
@@ -105,6 +106,20 @@ def paired_table(doc: dict) -> list[str]:
         out.append(f"| {name} | {diffs} | {median} | {p['peer_better']} / {p['hpsearch_better']} / {p['ties']} | "
                    f"{p_value(p['sign_test_p'])} | {p_value(p['wilcoxon_p'])} |")
     return out
+
+
+def shared_luck(doc: dict) -> list[str]:
+    """Name the peers whose runs drew the very configurations hpsearch's did: their differences share luck."""
+    out = []
+    for name, seeds in doc.get("shared_configurations", {}).items():
+        shared = {seed: c for seed, c in seeds.items() if c["identical"]}
+        if not shared:
+            continue
+        counts = ", ".join(f"{c['identical']} of {c['both_complete']} (seed {seed})" for seed, c in shared.items())
+        out.append(f"- {name} and {HPSEARCH} completed trials with the very same configuration: {counts}, of the trials "
+                   f"both completed: the same seed drew the same configurations for both, so their paired difference "
+                   f"carries luck both share.")
+    return [""] + out if out else []
 
 
 def pruning_facts(doc: dict) -> list[str]:

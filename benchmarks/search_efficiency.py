@@ -580,6 +580,9 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "table": table,
         "per_run": per_run,
         "paired": comparisons,
+        "shared_configurations": {name: {seed: shared_configurations(raw[HPSEARCH][seed], run)
+                                         for seed, run in runs.items() if seed in raw.get(HPSEARCH, {})}
+                                  for name, runs in raw.items() if name != HPSEARCH},
         "curves": curves,
         "figure": os.path.relpath(figure, REPO) if curves else None,
         "targets": evaluate_targets(table, curves, plan, complete),
@@ -588,6 +591,17 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "settings_used": {name: {seed: {"pruner": run.get("pruner"), "sampler": run.get("sampler")}
                                  for seed, run in runs.items()} for name, runs in raw.items()},
     }
+
+
+def shared_configurations(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, int]:
+    """Of the trials both runs completed, how many had the very same configuration.
+
+    Same-seeded random draws (TPE's random start-up trials, the random contender) give the same
+    configurations: a paired difference then carries luck both sides share.
+    """
+    both = [(a, theirs["trials"][k]) for k, a in ours["trials"].items()
+            if a.get("params") and theirs["trials"].get(k, {}).get("params")]
+    return {"both_complete": len(both), "identical": sum(a["params"] == b["params"] for a, b in both)}
 
 
 def elapsed(spans: list[list[float] | None]) -> float | None:

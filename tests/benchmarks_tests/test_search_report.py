@@ -162,3 +162,17 @@ def test_the_lowest_p_quoted_follows_the_seeds_paired_so_far_not_the_seeds_plann
     doc = summarise(_raw(0.80, -0.02, seeds=[0, 1, 2]), PLAN, quick=True, figure=str(tmp_path / "c.png"))
     doc.update(PROVENANCE)
     assert "which with 3 paired seeds cannot go below 0.25" in _text(doc)
+
+
+def test_peers_that_drew_hpsearchs_very_configurations_are_named(tmp_path):
+    raw = _raw(0.80, -0.02)
+    random_search = "random search, no pruning"
+    for name, second in ((HPSEARCH, {"lr": 0.1}), (random_search, {"lr": 0.2})):
+        trials = raw[name]["0"]["trials"]
+        trials["0"]["params"], trials["1"]["params"] = {"lr": 0.01}, second
+    doc = summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))
+    doc.update(PROVENANCE)
+    out = _text(doc)
+    assert (f"- {random_search} and {HPSEARCH} completed trials with the very same configuration: 1 of 2 (seed 0)"
+            in out)
+    assert "KerasTuner Hyperband and" not in out  # no configurations recorded alike: nothing claimed
