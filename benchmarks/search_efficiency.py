@@ -12,7 +12,10 @@ configuration and the same total budget of epochs:
   trial.report / should_prune as the worker's supervisor does (never asked after the last epoch). Trials run in-process: the
   process-per-trial cost is measured in benchmark 3.
 - raw Optuna as its documentation shows it: `study.optimize` with TPESampler() and
-  HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=3).
+  HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=3). Optuna 5's
+  TPESampler() is multivariate with a constant liar by default, as hpsearch's is: one trial at a
+  time and seeded alike, the two draw the same configurations until their pruners part them, so
+  this pair measures the pruner and the loop more than the sampler.
 - random search without pruning (hpsearch's RandomSampler, NopPruner): the baseline.
 - KerasTuner Hyperband and BayesianOptimization over the same dimensions: spaces' build
   functions take any object with suggest_float/int/categorical, so an adapter over KerasTuner's
