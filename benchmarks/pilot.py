@@ -72,15 +72,12 @@ def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int):
     raise ValueError(f"unknown pruner {name!r}")
 
 
-def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: dict, max_epochs: int) -> dict[str, Any]:
+def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
     """One variant's run in benchmark 1's child process, seeded as search_efficiency.run_hpsearch seeds the baseline."""
     import optuna
 
     from search.core.spec import StudySpec
 
-    # The child runs search_efficiency as __main__: the module imported here is another copy, whose
-    # MAX_EPOCHS (read by its loop and reporter) must be set too.
-    se.MAX_EPOCHS = max_epochs
     study_spec = StudySpec(space="small", narrowing=narrowing, epochs=se.MAX_EPOCHS, trials=10**6, seed=seed * 1000)
     sampler, pruner = build(spec, seed, se.MAX_EPOCHS)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
@@ -110,7 +107,7 @@ def summarise(variants: dict[str, dict[str, Any]], baseline: dict[str, Any], pla
     return {
         "settings": {"budget_epochs": plan["budget"], "max_epochs_per_configuration": plan["max_epochs"],
                      "train_images": plan["train_images"], "seeds": plan["seeds"], "jobs": plan.get("jobs", 1),
-                     "today": {"sampler": TODAY_SAMPLER, "pruner": TODAY_PRUNER}},
+                     "today": {"sampler": TODAY_SAMPLER, "pruner": TODAY_PRUNER}, "trainer": plan.get("trainer")},
         "baseline": {"name": se.HPSEARCH, "runs": len(base),
                      "best_dev_accuracy": stats.quartiles([r["best_dev_accuracy"] for r in base.values()]),
                      "epochs_to_near_best": stats.quartiles([r["epochs_to_near_best"] for r in base.values()])},
@@ -139,10 +136,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hours", type=float, help="start no new run after this many hours (saved runs are kept)")
     parser.add_argument("--jobs", type=int, default=parallel.JOBS,
                         help=f"runs at a time, one TensorFlow thread each (default {parallel.JOBS})")
+    parser.add_argument("--trainer", help="module:function of a stand-in trainer (benchmarks.gpu.keras_trainer:train "
+                                          "on a GPU machine without TensorFlow); its runs, the baseline's too, are kept apart")
+    parser.add_argument("--seeds", type=int, help="number of seeds (default benchmark 1's 5)")
     parser.add_argument("--out", help="where to write the JSON")
     args = parser.parse_args(argv)
     started = time.monotonic()
     plan = dict(se.QUICK if args.quick else se.FULL, jobs=args.jobs)
+    if args.trainer:
+        plan["trainer"] = args.trainer
+    if args.seeds:
+        plan["seeds"] = list(range(args.seeds))
     chosen = args.only or list(VARIANTS)
     unknown = [n for n in chosen if n not in VARIANTS]
     if unknown:

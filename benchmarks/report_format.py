@@ -39,11 +39,11 @@ def quartiles(s: dict | None, digits: int = 3, pct: bool = False) -> str:
     return _centre_and_range(s, digits, pct, "q1", "q3", "[]")
 
 
-def elapsed_clause(doc: dict) -> str:
+def elapsed_clause(doc: dict, each: str = ", one TensorFlow thread each") -> str:
     """' (N min by the clock, ...)' for runs that may have overlapped; empty where a span is unknown."""
     seconds = doc.get("runs_elapsed_seconds")
     if not seconds:
         return ""
     jobs = doc.get("settings", {}).get("jobs", 1)
-    how = f"{jobs} at a time, one TensorFlow thread each" if jobs > 1 else "one at a time"
+    how = f"{jobs} at a time{each}" if jobs > 1 else "one at a time"
     return f" ({seconds / 60:.0f} min by the clock, {how})"

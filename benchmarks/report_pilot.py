@@ -13,6 +13,15 @@ def _settings(s: dict) -> str:
     return f"TPE({sampler}); {name}({args})"
 
 
+def _trainer(ref: str | None) -> str:
+    if not ref:
+        return "Every run trains with hpsearch's own trainer (`trainers.train.train`)."
+    return (f"Every run, the baseline's too, trains with the stand-in `{ref}`, not hpsearch's own trainer: it keeps "
+            f"hpsearch's model, optimizer and per-epoch evaluation, but runs on the Keras backend at hand and applies no "
+            f"MixUp/CutMix (configurations that draw them train without). Its figures compare the settings with one "
+            f"another, not with benchmark 1's.")
+
+
 def pilot(doc: dict, provenance: list[str]) -> list[str]:
     s, base = doc["settings"], doc["baseline"]
     planned = doc["runs_planned"]
@@ -21,9 +30,10 @@ def pilot(doc: dict, provenance: list[str]) -> list[str]:
            f"run, at most {s['max_epochs_per_configuration']} per configuration, seeds {', '.join(map(str, s['seeds']))}) "
            f"and hpsearch's own loop, with one of today's default settings changed at a time. Today: "
            f"{_settings(s['today'])}. The baseline is benchmark 1's \"{base['name']}\" runs, paired by seed; a variant "
-           f"uses the same seeds, so where it behaves as today it draws the same trials. The variants' "
-           f"{sum(v['runs'] for v in doc['variants'].values())} runs took {doc.get('runs_wall_seconds', 0) / 60:.0f} min "
-           f"of run time{elapsed_clause(doc)}.", ""]
+           f"uses the same seeds, so where it behaves as today it draws the same trials. {_trainer(s.get('trainer'))} "
+           f"The variants' {sum(v['runs'] for v in doc['variants'].values())} runs took "
+           f"{doc.get('runs_wall_seconds', 0) / 60:.0f} min of run time"
+           f"{elapsed_clause(doc, '' if s.get('trainer') else ', one TensorFlow thread each')}.", ""]
     short = [f"{name}: {v['runs']}" for name, v in doc["variants"].items() if v["runs"] < planned]
     if base["runs"] < planned or short or not doc["variants"]:
         out += [f"**Incomplete:** {planned} runs planned per row; baseline {base['runs']}"

@@ -47,6 +47,9 @@ from benchmarks import search_stats as stats
 from benchmarks.common import QUICK_RESULTS, REPO, RESULTS, log, write_result
 
 MAX_EPOCHS = 3  # the most any configuration trains (KerasTuner's max_epochs, hpsearch's --epochs); set per run
+# "module:function" of a trainer standing in for trainers.train.train (None: the real one), set per run:
+# the pilot's runs on a GPU machine without TensorFlow use benchmarks.gpu.keras_trainer:train.
+TRAINER: str | None = None
 FACTOR = 3  # KerasTuner Hyperband's reduction factor (Optuna's HyperbandPruner and hpsearch's SHA use 3 too)
 
 # `small` narrowed to its CPU-cheap corner. Measured on these 2 cores (5,000 images, one epoch's fit):
@@ -153,18 +156,23 @@ def _train_trial(trial, spec, data, tracker: "Tracker", prune_last_epoch: bool =
     import keras
 
     from spaces import get_space
-    from trainers.train import train
 
     config = get_space(spec.space, spec.narrowing).suggest(trial, spec.base_config(trial.number))
     reporter = _reporter(trial, tracker, spec.objective, prune_last_epoch)
     keras.backend.clear_session()
+    if TRAINER:
+        from search.service.trial_process import resolve_trainer
+
+        return reporter, resolve_trainer(TRAINER)(config, data, reporter)
+    from trainers.train import train
+
     return reporter, train(config, data, reporter, measure_latency=False)
 
 
 def _ask_tell(study, spec, budget: int, data) -> dict[str, Any]:
     from optuna.trial import TrialState
 
-    from trainers.train import COMPLETED, EARLY_STOPPING
+    from trainers.result import COMPLETED, EARLY_STOPPING
 
     tracker = Tracker(budget)
     while not tracker.exhausted:
@@ -187,7 +195,7 @@ def _ask_tell(study, spec, budget: int, data) -> dict[str, Any]:
 def _optimize(study, spec, budget: int, data) -> dict[str, Any]:
     import optuna
 
-    from trainers.train import COMPLETED, EARLY_STOPPING
+    from trainers.result import COMPLETED, EARLY_STOPPING
 
     tracker = Tracker(budget)
 
@@ -417,11 +425,11 @@ def _mark_pruned_lineages(trials: dict[str, dict[str, Any]]) -> None:
 
 
 def child(name: str, spec: dict[str, Any], seed: int, budget: int, max_epochs: int, train_images: int,
-          narrowing: dict) -> dict[str, Any]:
-    global MAX_EPOCHS
+          narrowing: dict, trainer: str | None = None) -> dict[str, Any]:
+    global MAX_EPOCHS, TRAINER
     from benchmarks import fashion_subset
 
-    MAX_EPOCHS = max_epochs
+    MAX_EPOCHS, TRAINER = max_epochs, trainer
     data = fashion_subset.load(train_images)
     if spec["kind"] == "hpsearch":
         return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data, narrowing)
@@ -430,19 +438,21 @@ def child(name: str, spec: dict[str, Any], seed: int, budget: int, max_epochs: i
     if spec["kind"] == "pilot":
         from benchmarks import pilot
 
-        return pilot.run_variant(spec, seed, budget, data, narrowing, max_epochs)
+        return pilot.run_variant(spec, seed, budget, data, narrowing)
     return run_kerastuner(spec["tuner"], seed, budget, data, narrowing)
 
 
 # ---- the parent: plan, saved runs, analysis ---------------------------------------------------
 def plan_key(plan: dict[str, Any]) -> str:
-    """Saved runs are reused only under the same plan (budget, epochs per configuration, images)."""
+    """Saved runs are reused only under the same plan (budget, epochs per configuration, images, trainer)."""
     from spaces import get_space
 
     narrowed = "-narrowed" if plan.get("narrowing") else ""
     # The space's dimensions too: a run saved before a space changed measures another search problem.
     table = json.dumps(get_space("small", plan.get("narrowing") or {}).table(), default=str)
-    return f"b{plan['budget']}-e{plan['max_epochs']}-n{plan['train_images']}{narrowed}-{hashlib.sha1(table.encode()).hexdigest()[:8]}"
+    key = f"b{plan['budget']}-e{plan['max_epochs']}-n{plan['train_images']}{narrowed}-{hashlib.sha1(table.encode()).hexdigest()[:8]}"
+    # Runs under a stand-in trainer (another backend, no MixUp/CutMix) are another measurement.
+    return key + (f"-trainer-{hashlib.sha1(plan['trainer'].encode()).hexdigest()[:6]}" if plan.get("trainer") else "")
 
 
 def runs_dir(plan: dict[str, Any], quick: bool) -> str:
@@ -461,7 +471,7 @@ def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int |
     cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec", json.dumps(spec),
            "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
-           "--out", out + ".part"]
+           "--out", out + ".part"] + (["--trainer", plan["trainer"]] if plan.get("trainer") else [])
     return parallel.run_child(cmd, out, threads, f"{name} seed {seed}")
 
 
@@ -498,13 +508,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--narrowing", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--spec", help=argparse.SUPPRESS)
+    parser.add_argument("--trainer", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--out", help="where to write the JSON (child: the run's raw trace)")
     args = parser.parse_args(argv)
 
     if args.child:
         result = child(args.child, json.loads(args.spec), args.seed, args.budget, args.max_epochs, args.train_images,
-                       json.loads(args.narrowing))
+                       json.loads(args.narrowing), args.trainer)
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(result, f)
         return 0
@@ -643,4 +654,8 @@ def evaluate_targets(table, curves, plan, complete) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # `-m` runs this file as __main__, a second copy of the module: run the canonical one, whose
+    # globals (MAX_EPOCHS, TRAINER) are the ones that modules importing it (the pilot) see.
+    from benchmarks import search_efficiency
+
+    raise SystemExit(search_efficiency.main())

@@ -90,3 +90,36 @@ def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
     with open(se.run_path(folder, name, 1), "w") as f:
         json.dump({**_run([0.5]), "settings": {"sampler": {"n_startup_trials": 99}, "pruner": {"name": "none"}}}, f)
     assert pilot.saved_variant(folder, name, 0) is not None and pilot.saved_variant(folder, name, 1) is None
+
+
+def scripted_trainer(config, data, reporter):
+    """A trainer double: dev accuracy grows with the epoch and falls with distance from lr 1e-3."""
+    import math
+
+    from trainers.result import COMPLETED, STOPPED, TrainResult
+
+    quality = 0.9 - 0.05 * abs(math.log10(config.optimizer.learning_rate) + 3)
+    history = []
+    for epoch in range(1, config.training.epochs + 1):
+        history.append({"dev_accuracy": quality - 0.1 / epoch})
+        reporter.report(epoch, history[-1])
+        if reporter.should_stop():
+            return TrainResult(epoch, STOPPED, history, dict(history[-1]), 0, 0.0)
+    return TrainResult(len(history), COMPLETED, history, {**history[-1], "test_accuracy": quality}, 0, 0.0)
+
+
+def test_a_variant_runs_hpsearchs_loop_through_the_trainer_it_is_given(monkeypatch):
+    """The pilot on a machine without TensorFlow swaps the trainer; its runs are kept apart from benchmark 1's."""
+    from benchmarks import search_efficiency as se
+
+    monkeypatch.setattr(se, "MAX_EPOCHS", 2)
+    monkeypatch.setattr(se, "TRAINER", "tests.benchmarks_tests.test_pilot:scripted_trainer")
+    spec = pilot.settings(pilot.VARIANTS["no pruning"])
+    run = pilot.run_variant(spec, seed=0, budget=12, data=None, narrowing={})
+    assert run["events"][-1]["epochs_used"] == 12 and len(run["trials"]) == 6
+    assert all(t["state"] == "complete" for t in run["trials"].values())  # no pruning: every trial ran its 2 epochs
+    assert run["pick"]["dev_accuracy"] == max(t["dev_accuracy"] for t in run["trials"].values())
+    assert run["settings"] == spec and run["pruner"] == {"class": "NopPruner"}
+
+    plan = dict(se.QUICK)
+    assert se.plan_key({**plan, "trainer": se.TRAINER}) != se.plan_key(plan)
