@@ -5,8 +5,10 @@ trainers.train.train needs TensorFlow (tf.data pipelines, its GPU check). This s
 what matters for a study's pace: hpsearch's model (trainers.model.build_model), optimizer and
 schedule, mixed precision and XLA on the GPU as `auto` means, one `fit` epoch at a time, and
 after each epoch the inference-mode evaluation of a training sample, train-dev and dev, reported
-through the Reporter. It feeds numpy arrays instead of tf.data and applies no MixUp/CutMix (those
-live in the tf.data pipeline); in-model augmentation layers run as usual.
+through the Reporter. It feeds numpy arrays instead of tf.data, leaves out the last partial training
+batch of each epoch (fewer than one batch of images; on JAX it would cost a compilation per trial)
+and applies no MixUp/CutMix (those live in the tf.data pipeline); in-model augmentation layers run
+as usual.
 """
 
 from __future__ import annotations
