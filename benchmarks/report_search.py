@@ -79,6 +79,7 @@ def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
                    f"{quartiles(row['pruned_epoch_fraction'], 2, pct=True)} | {quartiles(row['trials'], 0)} |")
     out += paired_table(doc)
     out += shared_luck(doc)
+    out += hidden_layer_facts(doc)
     if doc.get("figure"):
         out += ["", f"Anytime curves (best dev accuracy so far against epochs consumed, median over seeds, quartile band): "
                     f"[{doc['figure']}]({doc['figure']})", "", f"![anytime curves]({doc['figure']})"]
@@ -120,6 +121,19 @@ def shared_luck(doc: dict) -> list[str]:
                    f"both completed: the same seed drew the same configurations for both, so their paired difference "
                    f"carries luck both share.")
     return [""] + out if out else []
+
+
+def hidden_layer_facts(doc: dict) -> list[str]:
+    """Item 6's question, whether the hidden layer earns its place, answered with the runs' own figures."""
+    h = doc.get("hidden_layer")
+    if not h or not (h["random_with"]["n"] or h["random_without"]["n"]):
+        return []
+    picks = "; ".join(f"{name} {p['with']} of {p['runs']}" for name, p in h["picks"].items())
+    return ["", f"- The hidden layer before the softmax (`model.head_units`): the completed trials of random search, which "
+                f"draws it independently of every other dimension, reached a final dev accuracy of "
+                f"{quartiles(h['random_with'])} with one (n={h['random_with']['n']}) and "
+                f"{quartiles(h['random_without'])} without (n={h['random_without']['n']}), median [interquartile range]. "
+                f"The configurations the searches picked had one in: {picks or 'no run with its pick recorded'}."]
 
 
 def pruning_facts(doc: dict) -> list[str]:

@@ -68,10 +68,11 @@ FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images":
 QUICK = {"budget": 4, "max_epochs": 2, "seeds": [0], "train_images": 1000, "narrowing": CPU_CHEAP}
 
 HPSEARCH = "hpsearch (defaults)"
+RANDOM = "random search, no pruning"
 CONTENDERS = {
     HPSEARCH: {"kind": "hpsearch", "sampler": "defaults", "pruner": "defaults"},
     "raw Optuna (TPE + Hyperband)": {"kind": "optuna"},
-    "random search, no pruning": {"kind": "hpsearch", "sampler": "random", "pruner": "none"},
+    RANDOM: {"kind": "hpsearch", "sampler": "random", "pruner": "none"},
     "KerasTuner Hyperband": {"kind": "kerastuner", "tuner": "hyperband"},
     "KerasTuner BayesianOptimization": {"kind": "kerastuner", "tuner": "bayesian"},
 }
@@ -594,6 +595,7 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "table": table,
         "per_run": per_run,
         "paired": comparisons,
+        "hidden_layer": hidden_layer_evidence(raw),
         "shared_configurations": {name: {seed: shared_configurations(raw[HPSEARCH][seed], run)
                                          for seed, run in runs.items() if seed in raw.get(HPSEARCH, {})}
                                   for name, runs in raw.items() if name != HPSEARCH},
@@ -605,6 +607,28 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "settings_used": {name: {seed: {"pruner": run.get("pruner"), "sampler": run.get("sampler")}
                                  for seed, run in runs.items()} for name, runs in raw.items()},
     }
+
+
+def hidden_layer_evidence(raw: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """What the runs say of the hidden layer before the softmax (`model.head_units`, issue 11 item 6).
+
+    Random search draws it independently of every other dimension, so its completed trials compare
+    configurations with and without it fairly; the picks say how often a search chose one.
+    """
+    final = {True: [], False: []}
+    for run in raw.get(RANDOM, {}).values():
+        for t in run["trials"].values():
+            params = t.get("params") or {}
+            if t.get("state") == "complete" and "hidden_layer" in params:
+                final[bool(params["hidden_layer"])].append(t["dev_accuracy"])
+    picks = {}
+    for name, runs in raw.items():
+        chosen = [(run["trials"].get(str((run.get("pick") or {}).get("trial")), {}).get("params") or {}).get("hidden_layer")
+                  for run in runs.values()]
+        known = [bool(c) for c in chosen if c is not None]
+        if known:
+            picks[name] = {"with": sum(known), "runs": len(known)}
+    return {"random_with": stats.quartiles(final[True]), "random_without": stats.quartiles(final[False]), "picks": picks}
 
 
 def shared_configurations(ours: dict[str, Any], theirs: dict[str, Any]) -> dict[str, int]:

@@ -176,3 +176,17 @@ def test_peers_that_drew_hpsearchs_very_configurations_are_named(tmp_path):
     assert (f"- {random_search} and {HPSEARCH} completed trials with the very same configuration: 1 of 2 (seed 0)"
             in out)
     assert "KerasTuner Hyperband and" not in out  # no configurations recorded alike: nothing claimed
+
+
+def test_the_hidden_layer_sentence_counts_random_searchs_draws_and_the_picks(tmp_path):
+    raw = _raw(0.80, -0.02)
+    for seed, run in raw["random search, no pruning"].items():
+        for number, t in run["trials"].items():
+            t["params"] = {"hidden_layer": number == "0"}  # trial 0 (dev 0.6) with a hidden layer, the others without
+    for run in raw[HPSEARCH].values():
+        run["trials"][run["pick"]["trial"]]["params"] = {"hidden_layer": True}
+    doc = summarise(raw, PLAN, quick=True, figure=str(tmp_path / "c.png"))
+    doc.update(PROVENANCE)
+    out = _text(doc)
+    assert ("reached a final dev accuracy of 0.600 with one (n=5) and 0.765 [0.750–0.780] without (n=10)" in out)
+    assert "The configurations the searches picked had one in: hpsearch (defaults) 5 of 5; random search, no pruning 5 of 5." in out
