@@ -35,6 +35,7 @@ def pilot(doc: dict, provenance: list[str]) -> list[str]:
            f"{doc.get('runs_wall_seconds', 0) / 60:.0f} min of run time"
            f"{elapsed_clause(doc, '' if s.get('trainer') else ', one TensorFlow thread each')}.", ""]
     short = [f"{name}: {v['runs']}" for name, v in doc["variants"].items() if v["runs"] < planned]
+    short += [f"{name}: 0" for name in doc.get("not_run", [])]
     if base["runs"] < planned or short or not doc["variants"]:
         out += [f"**Incomplete:** {planned} runs planned per row; baseline {base['runs']}"
                 + (f"; {'; '.join(short)}" if short else "") + ". Nothing below chooses a default until every row is in.", ""]

@@ -49,7 +49,8 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     # Five seeds, each 2 points better: the smallest sign-test p five pairs allow, 2/32.
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
     assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
-    assert "**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3." in text
+    assert ("**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; Hyperband pruner (min resource 1, "
+            "factor 3): 0; median pruner, warm-up 1: 0." in text)
     assert "TPE(multivariate=True, constant_liar=True); median(n_startup_trials=3, n_warmup_steps=2)" in text
 
 
