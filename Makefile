@@ -22,7 +22,7 @@ venv: $(STAMP)
 demo: venv
 	rm -rf $(DEMO_STORAGE) $(DEMO_STORAGE).lock* $(DEMO_ARTIFACTS)
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) launch demo --dataset digits --space small \
-	    --trials 12 --epochs 8 --pruner median --human-error 0.005 --workers 2
+	    --trials 12 --epochs 8 --human-error 0.005 --workers 2
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) status demo
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) export demo -o demo-best.yaml --model demo-best.keras
 	$(BIN)/hpsearch --storage $(DEMO_STORAGE) report demo

@@ -8,8 +8,12 @@ same seeds (sampler and trial seeds) as the baseline's, so where a variant behav
 defaults it reproduces the same trials, and a difference comes from the setting changed.
 
 What counts: per seed, the variant's best dev accuracy minus the baseline's, with a sign test;
-and the epochs until each came within 0.5 points of its own final best. The defaults change only
-on that evidence, and BENCHMARKS.md records it.
+and the epochs until each came within 0.5 points of its own final best. A variant becomes the
+default when all its seeds are in and it is better in most of them and worse in none; the setting
+it replaces stays in the pilot as a variant, its runs kept. So the pilot chose the Hyperband pruner
+over the median pruner (FORMER_DEFAULT): its runs became benchmark 1's "hpsearch (defaults)", and
+the median pruner's became this pilot's, each an identical computation (the same sampler, pruner,
+seeds and loop); their files record where they came from ("adopted_from").
 
 `python -m benchmarks.pilot [--only NAME]... [--hours H] [--jobs J] [--quick]`; runs are saved
 under benchmarks/results/pilot-runs/ and reused, as benchmark 1's are.
@@ -32,16 +36,18 @@ from benchmarks.common import QUICK_RESULTS, RESULTS, log, write_result
 # What `hpsearch launch` builds today with no flags (search.core.spec.make_sampler / make_pruner);
 # a test keeps these equal to what those functions build.
 TODAY_SAMPLER: dict[str, Any] = {"multivariate": True, "constant_liar": True}
-TODAY_PRUNER: dict[str, Any] = {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 2}
+TODAY_PRUNER: dict[str, Any] = {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}
+
+# The default before this pilot chose Hyperband; its runs are the rows' old baseline, kept as a variant.
+FORMER_DEFAULT = "median pruner (n_startup 3, warm-up 2; the default until this pilot)"
 
 # One change each. Benchmark 1's budget buys about 30 full-length configurations: TPE's default
-# 10 random start-up trials are a third of them; Hyperband is what raw Optuna's documentation
-# pairs with TPE; a warm-up of 1 lets the median pruner judge after the first of 3 epochs.
+# 10 random start-up trials are a third of them; a warm-up of 1 lets the median pruner judge after
+# the first of 3 epochs; no pruning spends every epoch on full-length trials.
 VARIANTS: dict[str, dict[str, Any]] = {
+    FORMER_DEFAULT: {"pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 2}},
     "TPE with 5 start-up trials": {"sampler": {"n_startup_trials": 5}},
-    "Hyperband pruner (min resource 1, factor 3)": {"pruner": {"name": "hyperband", "min_resource": 1,
-                                                                "reduction_factor": 3}},
-    "median pruner, warm-up 1": {"pruner": {"n_warmup_steps": 1}},
+    "median pruner, warm-up 1": {"pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1}},
     "no pruning": {"pruner": {"name": "none"}},
 }
 

@@ -38,7 +38,7 @@ def pilot(doc: dict, provenance: list[str]) -> list[str]:
     short += [f"{name}: 0" for name in doc.get("not_run", [])]
     if base["runs"] < planned or short or not doc["variants"]:
         out += [f"**Incomplete:** {planned} runs planned per row; baseline {base['runs']}"
-                + (f"; {'; '.join(short)}" if short else "") + ". Nothing below chooses a default until every row is in.", ""]
+                + (f"; {'; '.join(short)}" if short else "") + ". A row not in yet may still change a default.", ""]
     out += ["| settings | runs | best dev accuracy | epochs to near best | per-seed difference against today (points) | "
             "better / worse / tied | sign test p |", "|---|---|---|---|---|---|---|",
             f"| today's defaults | {base['runs']} | {quartiles(base['best_dev_accuracy'])} | "
@@ -49,4 +49,16 @@ def pilot(doc: dict, provenance: list[str]) -> list[str]:
         out.append(f"| {name} | {v['runs']} | {quartiles(v['best_dev_accuracy'])} | "
                    f"{quartiles(v['epochs_to_near_best'], digits=0)} | {diffs} | "
                    f"{p['peer_better']} / {p['hpsearch_better']} / {p['ties']} | {p_value(p['sign_test_p'])} |")
-    return out + [""]
+    return out + ["", _verdict(doc, planned), ""]
+
+
+def _verdict(doc: dict, planned: int) -> str:
+    """The pilot's rule: a complete row better in most seeds and worse in none replaces today's setting."""
+    rule = "A variant replaces today's setting when all its seeds are in and it is better in most and worse in none"
+    winners = [name for name, v in doc["variants"].items() if v["runs"] == planned == doc["baseline"]["runs"]
+               and 2 * v["paired"]["peer_better"] > planned and v["paired"]["hpsearch_better"] == 0]
+    former = [name for name in doc["variants"] if "default until" in name]
+    history = (f" \"{former[0]}\" is the setting today's replaced, by that rule; its row is the evidence." if former else "")
+    if winners:
+        return f"{rule}: **{', '.join(winners)}** qualif{'ies' if len(winners) == 1 else 'y'}, and the default should change.{history}"
+    return f"{rule}: no row does, so today's defaults stand against the rows in.{history}"

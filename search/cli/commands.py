@@ -89,7 +89,7 @@ def _duration(value: str | None) -> float | None:
               help="Study-wide time budget from its first trial (90s, 60m, 1h30m; a bare number is seconds): "
                    "no trial starts after it, running ones finish. With --resume: a fresh allowance.")
 @click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per trial.")
-@click.option("--pruner", default="median", show_default=True, help="median | sha | hyperband | none")
+@click.option("--pruner", default="hyperband", show_default=True, help="hyperband | median | sha | none")
 @click.option("--sampler", default="tpe", show_default=True, help="tpe | random | gp")
 @click.option("--objectives", default="dev_accuracy", show_default=True,
               help="dev_accuracy or dev_error; a second one (latency_ms, params, model_mb) makes a Pareto study.")

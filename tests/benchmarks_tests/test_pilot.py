@@ -14,27 +14,33 @@ from tests.benchmarks_tests.test_search_report import PLAN, PROVENANCE, _run
 
 def test_the_pilots_baseline_is_what_launch_builds_with_no_flags():
     """If `hpsearch launch`'s defaults change, the pilot's idea of today must change with them."""
-    sampler, pruner = make_sampler(StudySpec(), seed=0), make_pruner(StudySpec())
+    from benchmarks import search_efficiency as se
+
+    sampler, pruner = make_sampler(StudySpec(epochs=3), seed=0), make_pruner(StudySpec(epochs=3))
     ours_sampler, ours_pruner = pilot.build(pilot.settings({}), seed=0, max_epochs=3)
     assert type(sampler) is type(ours_sampler) is optuna.samplers.TPESampler
     for attr in ("_multivariate", "_constant_liar", "_n_startup_trials"):
         assert getattr(sampler, attr) == getattr(ours_sampler, attr)
     assert type(pruner) is type(ours_pruner)
-    for attr in ("_n_startup_trials", "_n_warmup_steps", "_interval_steps"):
-        assert getattr(pruner, attr) == getattr(ours_pruner, attr)
+    assert se.describe_pruner(pruner) == se.describe_pruner(ours_pruner)
+    assert pruner._max_resource == ours_pruner._max_resource == 3
 
 
 def test_each_variant_changes_one_setting_and_a_pruner_of_another_kind_replaces_todays():
+    today = pilot.settings({})
+    assert today["pruner"] == {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}
     warm = pilot.settings(pilot.VARIANTS["median pruner, warm-up 1"])
     assert warm["pruner"] == {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1}
     assert warm["sampler"] == pilot.TODAY_SAMPLER
-    hyperband = pilot.settings(pilot.VARIANTS["Hyperband pruner (min resource 1, factor 3)"])
-    assert hyperband["pruner"] == {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}
-    _, built = pilot.build(hyperband, seed=0, max_epochs=3)
-    assert isinstance(built, optuna.pruners.HyperbandPruner)
+    former = pilot.settings(pilot.VARIANTS[pilot.FORMER_DEFAULT])
+    _, built = pilot.build(former, seed=0, max_epochs=3)
+    assert isinstance(built, optuna.pruners.MedianPruner)
+    assert (built._n_startup_trials, built._n_warmup_steps) == (3, 2)
     startup = pilot.settings(pilot.VARIANTS["TPE with 5 start-up trials"])
-    sampler, _ = pilot.build(startup, seed=0, max_epochs=3)
+    assert startup["pruner"] == today["pruner"]
+    sampler, pruner = pilot.build(startup, seed=0, max_epochs=3)
     assert sampler._n_startup_trials == 5 and sampler._multivariate
+    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
 
 
 def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
@@ -49,9 +55,11 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     # Five seeds, each 2 points better: the smallest sign-test p five pairs allow, 2/32.
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
     assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
-    assert ("**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; Hyperband pruner (min resource 1, "
-            "factor 3): 0; median pruner, warm-up 1: 0." in text)
-    assert "TPE(multivariate=True, constant_liar=True); median(n_startup_trials=3, n_warmup_steps=2)" in text
+    assert (f"**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; {pilot.FORMER_DEFAULT}: 0; "
+            "median pruner, warm-up 1: 0." in text)
+    assert "TPE(multivariate=True, constant_liar=True); hyperband(min_resource=1, reduction_factor=3)" in text
+    # Better in all five seeds, worse in none: the report says the default should change.
+    assert "**TPE with 5 start-up trials** qualifies, and the default should change." in text
 
 
 def test_a_complete_pilot_claims_no_incompleteness():
@@ -60,6 +68,7 @@ def test_a_complete_pilot_claims_no_incompleteness():
     doc = {**pilot.summarise({name: runs for name in pilot.VARIANTS}, runs, PLAN), **PROVENANCE}
     text = "\n".join(report.SECTIONS["pilot"](doc))
     assert "Incomplete" not in text and text.count("| 5 | 0.800 |") == len(pilot.VARIANTS) + 1
+    assert "no row does, so today's defaults stand" in text and f'"{pilot.FORMER_DEFAULT}" is the setting' in text
 
 
 def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
