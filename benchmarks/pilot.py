@@ -103,7 +103,7 @@ def summarise(variants: dict[str, dict[str, Any]], baseline: dict[str, Any], pla
     for name, runs in variants.items():
         mine = {seed: stats.analyse_run(run) for seed, run in runs.items()}
         rows[name] = {
-            "settings": settings(VARIANTS[name]) if name in VARIANTS else None,
+            "settings": settings(VARIANTS[name]),
             "runs": len(runs),
             "best_dev_accuracy": stats.quartiles([r["best_dev_accuracy"] for r in mine.values()]),
             "epochs_to_near_best": stats.quartiles([r["epochs_to_near_best"] for r in mine.values()]),

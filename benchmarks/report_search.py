@@ -12,6 +12,7 @@ from typing import Any
 from benchmarks.report_format import elapsed_clause, num, p_value, quartiles
 
 HPSEARCH = "hpsearch (defaults)"
+STATE_WORDS = {"FAIL": "failed", "RUNNING": "still running"}
 
 
 def narrowed(narrowing: dict | None, why: str | None = None) -> str:
@@ -169,9 +170,11 @@ def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
     out = ["## 1b. The seed lab: full Fashion-MNIST as a user launches it", "", *provenance,
            f"`{s['command']}`, then `hpsearch export lab -o best.yaml` and `hpsearch train best.yaml`. The study ran "
            f"{doc['search_seconds'] / 60:.0f} min and ended: {study.get('ended') or study['state']}; its trials: "
-           + ", ".join(f"{n} {k.lower()}" for k, n in sorted(states.items())) + ".",
+           + ", ".join(f"{n} {STATE_WORDS.get(k, k.lower())}" for k, n in sorted(states.items())) + ".",
            "",
-           f"Exported: trial {e['trial']}, dev accuracy {num(e['objectives'].get('dev_accuracy'), 4)} in the study. "
+           *_failures(doc["trials"]),
+           f"Exported: trial {e['trial']}, dev accuracy {num(e['objectives'].get('dev_accuracy'), 4)} in the study"
+           f"{_configuration(e.get('config') or {}, e.get('metrics') or {})}. "
            f"Retrained by `hpsearch train` in {doc['retrain_seconds'] / 60:.0f} min: dev accuracy "
            f"{num(r.get('dev_accuracy'), 4)}, **official test accuracy {num(r.get('test_accuracy'), 4)}**.",
            "",
@@ -181,3 +184,29 @@ def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
     for _, target, figures, flag in seed_lab_targets(doc):
         out += ["", f"- {target}: {met(flag)} — {figures}."]
     return out + [""]
+
+
+def _failures(trials: list[dict]) -> list[str]:
+    """Why trials failed, counted by reason (a per-trial timeout shows here)."""
+    reasons: dict[str, int] = {}
+    for t in trials:
+        if t.get("state") == "FAIL":
+            reasons[t.get("reason") or "no reason recorded"] = reasons.get(t.get("reason") or "no reason recorded", 0) + 1
+    if not reasons:
+        return []
+    return ["", "Failed trials: " + "; ".join(f"{n} {why}" for why, n in sorted(reasons.items())) + ".", ""]
+
+
+def _configuration(config: dict, metrics: dict) -> str:
+    """The exported configuration in one clause: what a reader would retrain."""
+    m, o, a, t = (config.get(k, {}) for k in ("model", "optimizer", "augment", "training"))
+    if not m:
+        return ""
+    net = m.get("backbone", "?")
+    if net == "small_cnn":
+        net += f" of depth {m.get('depth')} from {m.get('width')} filters"
+    head = f", a hidden layer of {m['head_units']} units" if m.get("head_units") else ", no hidden layer"
+    params = f", {metrics['params']:,.0f} parameters" if metrics.get("params") else ""
+    return (f" ({net}{head}, batch norm {m.get('batch_norm')}, dropout {m.get('dropout', 0):.2f}, augmentation "
+            f"{a.get('policy')}, {o.get('name')} at learning rate {o.get('learning_rate', 0):.2e}, batch "
+            f"{t.get('batch_size')}, {t.get('epochs')} epochs{params})")

@@ -103,8 +103,12 @@ def test_the_seed_lab_verdict_follows_the_retrained_test_accuracy(test_accuracy,
     doc = {
         "settings": {"command": "hpsearch launch lab ...", "time_budget": "60m"},
         "study": {"state": "done", "ended": "time budget of 1h spent"},
-        "trials": [{"state": "COMPLETE"}, {"state": "PRUNED"}, {"state": "COMPLETE"}],
-        "exported": {"trial": 2, "objectives": {"dev_accuracy": 0.93}, "config": {}},
+        "trials": [{"state": "COMPLETE"}, {"state": "PRUNED"}, {"state": "COMPLETE"},
+                   {"state": "FAIL", "reason": "timed out after 1800 s (per-trial timeout)"}],
+        "exported": {"trial": 2, "objectives": {"dev_accuracy": 0.93}, "metrics": {"params": 41962.0}, "config": {
+            "model": {"backbone": "small_cnn", "depth": 2, "width": 19, "head_units": 342, "batch_norm": "after",
+                      "dropout": 0.074}, "augment": {"policy": "mixup"},
+            "optimizer": {"name": "adam", "learning_rate": 0.00148}, "training": {"batch_size": 128, "epochs": 10}}},
         "retrained": {"dev_accuracy": 0.931, "test_accuracy": test_accuracy},
         "search_seconds": 3600.0, "retrain_seconds": 600.0,
         "published": {"2 Conv+pooling+BN": 0.934},
@@ -113,7 +117,10 @@ def test_the_seed_lab_verdict_follows_the_retrained_test_accuracy(test_accuracy,
     }
     out = "\n".join(report.seed_lab({**doc, **PROVENANCE}))
     assert f"official test accuracy {test_accuracy:.4f}" in out and "ended: time budget of 1h spent" in out
-    assert "2 complete, 1 pruned" in out
+    assert "2 complete, 1 failed, 1 pruned" in out
+    assert "Failed trials: 1 timed out after 1800 s (per-trial timeout)." in out
+    assert ("(small_cnn of depth 2 from 19 filters, a hidden layer of 342 units, batch norm after, dropout 0.07, "
+            "augmentation mixup, adam at learning rate 1.48e-03, batch 128, 10 epochs, 41,962 parameters)") in out
     assert f"at least 0.92: {verdict} — {test_accuracy:.4f}; {stretch}" in out
 
 
