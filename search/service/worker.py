@@ -435,8 +435,11 @@ def _alive(who: dict) -> bool:
 
 def _summary(config) -> str:
     m, o, a = config.model, config.optimizer, config.augment
+    # A small CNN's depth and width decide its cost (an epoch on Fashion-MNIST takes a minute or an
+    # hour on 2 cores): the log says which one a slow trial is.
+    shape = f" depth={m.depth} width={m.width}" if m.backbone == "small_cnn" else ""
     return (
-        f"{m.backbone} bn={m.batch_norm} dropout={m.dropout:.2f} aug={a.policy} "
+        f"{m.backbone}{shape} head={m.head_units or 'none'} bn={m.batch_norm} dropout={m.dropout:.2f} aug={a.policy} "
         f"{o.name} lr={o.learning_rate:.2e}" + (f" momentum={o.momentum:.4f}" if o.name == "sgd" else "")
         + f" batch={config.training.batch_size}"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -35,6 +36,9 @@ def test_embedded_storage_with_two_workers_completes_a_real_study(journal_url, t
     assert logs == ["real-worker1.log", "real-worker2.log"]
     text = (tmp_path / "logs" / "real-worker1.log").read_text()
     assert "[study=real trial=" in text  # logs name the study and the trial
+    # ... and the network each trial trains, whose depth and width decide how long it takes.
+    both = text + (tmp_path / "logs" / "real-worker2.log").read_text()
+    assert re.search(r"trial=\d+\] started: small_cnn depth=\d+ width=\d+ head=(none|\d+) bn=", both)
     # Each trial ran in its own process, and says how long that process took to start.
     assert all(t.user_attrs["startup_seconds"] > 0 for t in trials)
     # ... and how long its trainer took to finish its first training step.
