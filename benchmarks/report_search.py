@@ -194,7 +194,7 @@ def _failures(trials: list[dict]) -> list[str]:
             reasons[t.get("reason") or "no reason recorded"] = reasons.get(t.get("reason") or "no reason recorded", 0) + 1
     if not reasons:
         return []
-    return ["", "Failed trials: " + "; ".join(f"{n} {why}" for why, n in sorted(reasons.items())) + ".", ""]
+    return ["Failed trials: " + "; ".join(f"{n} {why}" for why, n in sorted(reasons.items())) + ".", ""]
 
 
 def _configuration(config: dict, metrics: dict) -> str:
