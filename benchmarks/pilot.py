@@ -119,6 +119,7 @@ def summarise(variants: dict[str, dict[str, Any]], baseline: dict[str, Any], pla
                      "epochs_to_near_best": stats.quartiles([r["epochs_to_near_best"] for r in base.values()])},
         "variants": rows,
         "not_run": [name for name in VARIANTS if name not in variants],
+        "former_default": FORMER_DEFAULT,
         "runs_planned": len(plan["seeds"]),
         "runs_wall_seconds": round(sum(r.get("wall_seconds", 0.0) for runs in variants.values() for r in runs.values()), 1),
         "runs_elapsed_seconds": se.elapsed([r.get("span") for runs in variants.values() for r in runs.values()]),

@@ -57,8 +57,9 @@ def _verdict(doc: dict, planned: int) -> str:
     rule = "A variant replaces today's setting when all its seeds are in and it is better in most and worse in none"
     winners = [name for name, v in doc["variants"].items() if v["runs"] == planned == doc["baseline"]["runs"]
                and 2 * v["paired"]["peer_better"] > planned and v["paired"]["hpsearch_better"] == 0]
-    former = [name for name in doc["variants"] if "default until" in name]
-    history = (f" \"{former[0]}\" is the setting today's replaced, by that rule; its row is the evidence." if former else "")
+    former = doc.get("former_default")
+    history = (f" \"{former}\" is the setting today's replaced, by that rule; its row is the evidence."
+               if former in doc["variants"] else "")
     if winners:
         return f"{rule}: **{', '.join(winners)}** qualif{'ies' if len(winners) == 1 else 'y'}, and the default should change.{history}"
     return f"{rule}: no row does, so today's defaults stand against the rows in.{history}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from collections import Counter
 from typing import Any
 
 from benchmarks.report_format import elapsed_clause, num, p_value, quartiles
@@ -188,10 +189,7 @@ def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
 
 def _failures(trials: list[dict]) -> list[str]:
     """Why trials failed, counted by reason (a per-trial timeout shows here)."""
-    reasons: dict[str, int] = {}
-    for t in trials:
-        if t.get("state") == "FAIL":
-            reasons[t.get("reason") or "no reason recorded"] = reasons.get(t.get("reason") or "no reason recorded", 0) + 1
+    reasons = Counter(t.get("reason") or "no reason recorded" for t in trials if t.get("state") == "FAIL")
     if not reasons:
         return []
     return ["Failed trials: " + "; ".join(f"{n} {why}" for why, n in sorted(reasons.items())) + ".", ""]
