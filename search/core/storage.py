@@ -29,6 +29,7 @@ ENV_URL = "HPSEARCH_STORAGE"
 ENV_PASSWORD = "HPSEARCH_DB_PASSWORD"
 JOURNAL_PREFIX = "journal:"
 DEFAULT_HEARTBEAT_SECONDS = 10
+STALE_BEATS = 3  # a trial whose heartbeat is older than this many intervals is taken for lost
 
 _SECRETS: set[str] = set()
 _LAST_OUTAGE = [float("-inf")]  # monotonic time this process last failed to reach the database
@@ -147,6 +148,11 @@ class Storage:
     def embedded(self) -> bool:
         return is_embedded(self.url)
 
+    @property
+    def stale_seconds(self) -> float | None:
+        """How old a heartbeat may be before its trial is taken for lost (None: no heartbeats)."""
+        return STALE_BEATS * self.heartbeat_seconds if self.heartbeat_seconds else None
+
     @contextlib.contextmanager
     def lock(self, key: str) -> Iterator[None]:
         """An exclusive lock named `key`, across every process on this storage.
@@ -239,6 +245,17 @@ class Storage:
             counts[t.state.name] = counts.get(t.state.name, 0) + 1
         return counts
 
+    def trials_with_heartbeat(self, study_id: int) -> set[int]:
+        """The ids of the study's RUNNING trials that have a heartbeat (none on a file storage)."""
+        if self.backend is None or not self.heartbeat_seconds:
+            return set()
+        from sqlalchemy import text
+
+        with self.backend.engine.connect() as conn:
+            rows = conn.execute(text("SELECT h.trial_id FROM trial_heartbeats h JOIN trials t ON t.trial_id = h.trial_id "
+                                     "WHERE t.study_id = :s AND t.state = 'RUNNING'"), {"s": study_id}).all()
+        return {int(r[0]) for r in rows}
+
 
 def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None, stale_callback=None) -> Storage:
     """Open the storage at `url` (see resolve_url). Creates the tables or file if needed."""
@@ -265,7 +282,7 @@ def open_storage(url: str | None = None, *, heartbeat_seconds: int | None = None
             url,
             engine_kwargs=engine_kwargs,
             heartbeat_interval=heartbeat,
-            grace_period=3 * heartbeat,
+            grace_period=STALE_BEATS * heartbeat,
             heartbeat_stale_trial_callback=stale_callback,
         )
     except Exception as exc:  # sqlalchemy errors, missing drivers, bad hosts

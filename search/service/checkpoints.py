@@ -4,7 +4,7 @@ The trial process writes a checkpoint at the end of each epoch (`trainers.checkp
 moves it to the store and records it in the trial's `checkpoint` attr (artifact id, epoch, the
 seconds it took to write, its size), deleting the trial's previous one: a running trial holds one
 checkpoint. A trial that ends (complete, pruned, failed) deletes it; an interrupted one keeps it,
-and its retry (`recording.requeue` copies the attr to `resume_from`) starts from it, inherits it,
+and its retry (`orphans.requeue` copies the attr to `resume_from`) starts from it, inherits it,
 and deletes it once it has its own.
 """
 

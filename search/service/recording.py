@@ -37,7 +37,6 @@ FINAL_KEYS = (
     "model_mb",
     "skipped_images",  # unreadable files the trainer left out of a folder dataset
 )
-MAX_RETRIES = 3
 
 log = logging.getLogger("hpsearch.recording")
 
@@ -207,22 +206,3 @@ def objective_values(spec: StudySpec, metrics: Mapping[str, float], outcome: Out
             value = outcome.history[-1].get(name) if outcome.history else None
         values.append(float("nan") if value is None else float(value))
     return values
-
-
-def requeue(study: optuna.Study, failed: optuna.trial.FrozenTrial, reason: str) -> bool:
-    """Queue the same parameters again as a WAITING trial that records where it came from."""
-    history = list(failed.user_attrs.get("retry_history", [])) + [failed.number]
-    if len(history) > MAX_RETRIES:
-        return False
-    attrs = {"retry_of": failed.number, "retry_history": history, "retry_reason": reason}
-    if failed.user_attrs.get("checkpoint"):  # the retry resumes after the last epoch the trial saved
-        attrs["resume_from"] = failed.user_attrs["checkpoint"]
-    study.add_trial(
-        optuna.trial.create_trial(
-            state=TrialState.WAITING,
-            params=failed.params,
-            distributions=failed.distributions,
-            user_attrs=attrs,
-        )
-    )
-    return True

@@ -2,8 +2,8 @@
 
 Workers are identical and keep no state of their own: the budget, the queue of retries and
 the spec all live in the storage. A worker
-  1. fails trials whose worker died (heartbeat gone stale, or a dead pid on this host) and
-     queues them again, with their lineage;
+  1. fails trials whose worker died (heartbeat gone stale, a dead pid on this host, or never
+     started) and queues them again exactly once, with their lineage (search.service.orphans);
   2. picks a study with budget left, and under the study's budget lock counts its
      complete + pruned + running + waiting trials and creates one more only below the budget,
      so N workers never overshoot it;
@@ -12,8 +12,9 @@ the spec all live in the storage. A worker
 
 Nothing between one trial's end and the next one's start reads the study's whole history: the
 storage is cached across trials (search.core.storage), the budget is one count query, the budget lock
-covers only the creation of the trial's row, and the dashboard figures are rewritten by a
-background thread (search.service.refresher).
+covers only the creation of the trial's row and the repairs (which read the history only when a
+trial has failed since they last looked), and the dashboard figures are rewritten by a background
+thread (search.service.refresher).
 """
 
 from __future__ import annotations
@@ -32,15 +33,14 @@ import time
 from dataclasses import dataclass
 
 import optuna
-import psutil
 from optuna.trial import TrialState
 
 from search.core import budget
 from search.core.confirmations import CONFIRMS_ATTR
 from search.core.counts import counts_from_states
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
-from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage, seconds_since_outage
-from search.service import checkpoints, models, recording
+from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage
+from search.service import checkpoints, models, orphans, recording
 from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
 
@@ -65,12 +65,6 @@ class Claim:
     lock: dict[str, float]  # milliseconds waited for the budget lock, and held
 
 
-def stale_callback(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    """Optuna calls this for each trial it failed because its heartbeat went stale."""
-    if recording.requeue(study, trial, "its worker stopped sending heartbeats"):
-        log.warning("[study=%s trial=%d] worker lost (heartbeat stale): failed and queued again", study.study_name, trial.number)
-
-
 class Worker:
     def __init__(
         self,
@@ -82,12 +76,15 @@ class Worker:
         heartbeat_seconds: int | None = None,
         figures_interval: float = DEFAULT_INTERVAL,
     ):
-        self.storage: Storage = open_storage(storage_url, heartbeat_seconds=heartbeat_seconds, stale_callback=stale_callback)
+        # The repairer needs the storage, and the storage calls the repairer back for stale trials.
+        self.storage: Storage = open_storage(storage_url, heartbeat_seconds=heartbeat_seconds,
+                                             stale_callback=lambda study, trial: self.repairer.on_stale(study, trial))
+        self.identity = recording.worker_identity()
+        self.repairer = orphans.Repairer(self.storage, self.identity["host"])
         self.only = studies
         self.idle_exit = idle_exit
         self.poll_seconds = poll_seconds
         self.shutdown = threading.Event()
-        self.identity = recording.worker_identity()
         self.trials_run = 0
         self.figures_interval = figures_interval
         self.refresher: FigureRefresher | None = None
@@ -183,8 +180,10 @@ class Worker:
             except SpecError as exc:  # e.g. a sampler this worker cannot build: other workers may
                 log.error("[study=%s] cannot run here: %s", name, exc)
                 continue
-            self.fail_orphans(study)
             counts = counts_from_states(self.storage.count_states(study._study_id))
+            if counts.running or counts.failed:
+                self.repairer.repair(study, counts.failed)
+                counts = counts_from_states(self.storage.count_states(study._study_id))
             if counts.finished < spec.trial_limit:
                 all_done = False
             if counts.counted >= spec.trial_limit and counts.waiting == 0:
@@ -316,7 +315,7 @@ class Worker:
             shutil.rmtree(outputs["dir"], ignore_errors=True)
         if outcome.state == INTERRUPTED:
             frozen = study._storage.get_trial(trial._trial_id)
-            with_retry(lambda: recording.requeue(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
+            with_retry(lambda: self.repairer.queue_retry(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
         elif outcome.state == FAIL:
             self.requeue_confirmation(study, trial, tlog)
         self.trials_run += 1
@@ -399,38 +398,6 @@ class Worker:
             reason = f"the last {spec.max_failures} trials failed (latest: {last[-1].user_attrs.get('fail_reason', 'unknown')})"
             study.set_user_attr(HALTED_ATTR, reason)
             log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
-
-    def fail_orphans(self, study: optuna.Study) -> None:
-        """Fail and requeue RUNNING trials whose worker is gone (a dead pid here, or a stale heartbeat).
-
-        Dead pids on this host come first: they name the cause exactly, whenever this worker looks
-        (a heartbeat goes stale too, a few seconds later, and would hide it).
-        """
-        host = self.identity["host"]
-        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-            who = t.user_attrs.get("worker")
-            if not who or who.get("host") != host or _alive(who):
-                continue
-            try:
-                if not study._storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
-                    continue
-            except optuna.exceptions.UpdateFinishedTrialError:
-                continue
-            if recording.requeue(study, t, "its worker process died"):
-                log.warning("[study=%s trial=%d] worker pid %s died: failed and queued again", study.study_name, t.number, who.get("pid"))
-        beat = self.storage.heartbeat_seconds
-        # After a database outage every heartbeat is old: give live workers a grace period to beat
-        # again before calling their trials stale, or a restart would fail every running trial.
-        if beat and seconds_since_outage() > 4 * beat:
-            optuna.storages.fail_stale_trials(study)
-
-
-def _alive(who: dict) -> bool:
-    try:
-        proc = psutil.Process(int(who["pid"]))
-        return abs(proc.create_time() - float(who.get("started", 0))) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
-        return False
 
 
 def _summary(config) -> str:

@@ -3,14 +3,16 @@ and the study meets its exact budget with nothing left RUNNING."""
 
 from __future__ import annotations
 
+import datetime
 import random
 import signal
 import time
 
 import pytest
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from search.core.storage import open_storage
+from search.service import orphans
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import finished, trials_of, wait_for
 
@@ -77,3 +79,50 @@ def test_sigterm_and_sigint_while_idle(pg_url, record, tmp_path):
         assert worker.wait(120) == 0, log.read_text()  # compose's stop_grace_period is 2 minutes
         record(f"{sig.name} to an idle worker", "exit 0", f"exited {time.monotonic() - sent:.1f} s after the signal",
                storage="PostgreSQL")
+
+
+def _leave_row(storage, study_id: int, state: TrialState, user_attrs: dict, age_s: float) -> int:
+    """Write a trial's row as a worker that died `age_s` ago left it; its number."""
+    started = datetime.datetime.now() - datetime.timedelta(seconds=age_s)
+    row = FrozenTrial(number=-1, state=state, value=None, datetime_start=started,
+                      datetime_complete=started if state.is_finished() else None, params={}, distributions={},
+                      user_attrs=user_attrs, system_attrs={}, intermediate_values={}, trial_id=-1)
+    return storage.get_trial_number_from_id(storage.create_new_trial(study_id, template_trial=row))
+
+
+@pytest.mark.parametrize("where", ["PostgreSQL", "embedded journal"])
+def test_a_worker_killed_between_two_writes_leaves_nothing_lost(request, tmp_path, record, where):
+    """What a worker killed between two writes leaves: a trial created but never heartbeat nor
+    claimed (Optuna's stale check skips it), and a trial failed whose retry was never queued.
+    Two workers repair both at once: one retry each, and a trial that failed on its own is not retried."""
+    url = request.getfixturevalue("pg_url") if where == "PostgreSQL" else f"journal:{tmp_path / 'studies.journal'}"
+    name = "gaps"
+    run_cli("launch", name, *PACED, "--trials", "4", "--epochs", "2", storage=url, check=True)
+    storage = open_storage(url).optuna
+    study_id = storage.get_study_id_from_name(name)
+    unclaimed = _leave_row(storage, study_id, TrialState.RUNNING, {}, age_s=2 * orphans.UNCLAIMED_GRACE)
+    lost = _leave_row(storage, study_id, TrialState.FAIL, {}, age_s=60)
+    own_failure = _leave_row(storage, study_id, TrialState.FAIL, {"outcome": "fail", "fail_reason": "the space raised ValueError"},
+                             age_s=60)
+    logs = [tmp_path / f"w{i}.log" for i in range(2)]
+    workers = [start_worker(url, "--study", name, "--idle-exit", "20", log_path=str(p), HPSEARCH_TEST_EPOCH_SECONDS="0.2")
+               for p in logs]
+    codes = [w.wait(300) for w in workers]
+    text = "".join(p.read_text() for p in logs)
+    assert codes == [0, 0], text[-3000:]
+
+    trials = {t.number: t for t in trials_of(url, name)}
+    assert trials[unclaimed].state == TrialState.FAIL
+    retries = {n: [t for t in trials.values() if t.user_attrs.get("retry_of") == n] for n in (unclaimed, lost, own_failure)}
+    assert [len(retries[n]) for n in (unclaimed, lost)] == [1, 1], text[-3000:]
+    assert retries[own_failure] == []
+    assert retries[unclaimed][0].user_attrs["retry_reason"] == orphans.UNCLAIMED
+    assert retries[lost][0].user_attrs["retry_reason"] == orphans.LOST
+    assert all(r[0].state == TrialState.COMPLETE for r in (retries[unclaimed], retries[lost]))
+    assert finished(url, name) == 4
+    assert not [t for t in trials.values() if t.state in (TrialState.RUNNING, TrialState.WAITING)]
+    assert f"trial={unclaimed}] never started by its worker: failed" in text
+    assert "Traceback" not in text
+    record(f"rows a killed worker leaves between two writes ({where}): a trial created but never claimed, "
+           "a lost trial failed but never queued again; two workers repair at once",
+           "each re-run once with its lineage, a trial that failed on its own not re-run, budget 4/4", storage=where)
