@@ -157,3 +157,20 @@ def test_gp_sampler_without_pytorch_is_refused_at_launch(journal_url):
     assert proc.stderr.strip() == ("hpsearch: error: the gp sampler needs PyTorch and SciPy (No module named 'torch'): "
                                    "pip install 'hpsearch[gp]'")
     assert "no studies" in run_cli("status", storage=journal_url, check=True).stdout
+
+
+def test_launch_with_no_flags_stores_the_documented_defaults(journal_url):
+    """What `launch` does with no flags is StudySpec's defaults, which benchmark 1c chose: the CLI's own
+    option defaults must not drift from them (the CLI keeps its own copies so that it starts without Optuna)."""
+    import dataclasses
+
+    import optuna
+
+    from search.core.spec import StudySpec, read_spec
+    from search.core.storage import open_storage
+
+    # --weights none: the default space's pretrained backbones cannot be fetched on an offline machine.
+    run_cli("launch", "plain", "--weights", "none", storage=journal_url, check=True)
+    stored = read_spec(optuna.load_study(study_name="plain", storage=open_storage(journal_url).optuna))
+    assert stored == dataclasses.replace(StudySpec(), weights="none", artifacts=stored.artifacts)
+    assert stored.pruner == "hyperband" and stored.sampler == "tpe"
