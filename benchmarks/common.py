@@ -109,8 +109,14 @@ def command_line(argv: list[str] | None = None) -> str:
     return shlex.join(["python", "-m", module.removesuffix(".__main__"), *argv[1:]])
 
 
-def write_result(name: str, quick: bool, body: dict[str, Any], *, started: float, path: str | None = None) -> str:
-    """Write one benchmark's JSON: its numbers plus the machine, the date and the exact command."""
+def write_result(name: str, quick: bool, body: dict[str, Any], *, started: float, path: str | None = None,
+                 ran: int | None = None) -> str:
+    """Write one benchmark's JSON: its numbers plus the machine, the date and the exact command.
+
+    `ran`: how many runs this invocation made, for benchmarks that save their runs and reuse them.
+    With 0 it only re-summarised saved runs (`--hours 0`, a report change): the result keeps the
+    command and duration of the invocation that produced them, and records this one beside them.
+    """
     doc = {
         "benchmark": name,
         "quick": quick,
@@ -121,6 +127,12 @@ def write_result(name: str, quick: bool, body: dict[str, Any], *, started: float
         **body,
     }
     path = path or os.path.join(results_dir(quick), f"{name}.json")
+    if ran == 0 and os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            previous = json.load(f)
+        resummary = {"command": doc["command"], "date": doc["date"]}
+        doc["command"], doc["seconds"] = previous.get("command", doc["command"]), previous.get("seconds", doc["seconds"])
+        doc["resummarised"] = resummary
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w", encoding="utf-8") as f:
         json.dump(doc, f, indent=1, default=_json_default)

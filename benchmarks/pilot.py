@@ -188,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         runs = {str(s): r for s in plan["seeds"] if (r := saved_variant(folder, name, s))}
         if runs:
             variants[name] = runs
-    path = write_result("pilot", args.quick, summarise(variants, baseline, plan), started=started, path=args.out)
+    ran = sum((se.saved_run(base_folder, name, seed, plan["max_epochs"]) if name == se.HPSEARCH
+                else saved_variant(folder, name, seed)) is not None for seed, name in todo)  # before the deadline
+    path = write_result("pilot", args.quick, summarise(variants, baseline, plan), started=started, path=args.out, ran=ran)
     log(f"pilot: wrote {path}")
     return 0
 

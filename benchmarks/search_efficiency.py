@@ -553,7 +553,8 @@ def main(argv: list[str] | None = None) -> int:
             if run is not None:
                 raw.setdefault(name, {})[str(seed)] = run
     body = summarise(raw, plan, args.quick)
-    path = write_result("search_efficiency", args.quick, body, started=started, path=args.out)
+    ran = sum(saved_run(folder, name, seed, plan["max_epochs"]) is not None for seed, name in todo)  # before the deadline
+    path = write_result("search_efficiency", args.quick, body, started=started, path=args.out, ran=ran)
     log(f"search_efficiency: wrote {path}")
     return 0
 

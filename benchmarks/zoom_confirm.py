@@ -223,7 +223,8 @@ def main(argv: list[str] | None = None) -> int:
             with open(path, encoding="utf-8") as f:
                 runs[str(seed)] = json.load(f)
     body = summarise(runs, plan)
-    out = write_result("zoom_confirm", args.quick, body, started=started, path=args.out)
+    ran = sum(os.path.exists(os.path.join(folder, f"seed{seed}.json")) for seed in todo)  # before the deadline
+    out = write_result("zoom_confirm", args.quick, body, started=started, path=args.out, ran=ran)
     log(f"zoom_confirm: wrote {out}")
     return 0
 

@@ -187,3 +187,26 @@ def test_data_section_says_when_the_old_loader_was_not_run():
     for r in doc["rows"]:
         r.pop("legacy", None)
     assert text(data(doc, report.provenance)).count("the old loader was not run here") == len(doc["rows"])
+
+
+def test_a_resummary_keeps_the_command_that_produced_the_runs(tmp_path, monkeypatch):
+    """`--hours 0` (or a report change) re-summarises saved runs: BENCHMARKS.md must still show the command
+    and duration of the invocation that ran them, not the seconds-long re-summary."""
+    import time
+
+    from benchmarks.common import ENV_COMMAND, write_result
+
+    path = str(tmp_path / "bench.json")
+    monkeypatch.setenv(ENV_COMMAND, "python -m benchmarks.pilot --only x")
+    write_result("bench", False, {"rows": 1}, started=time.monotonic() - 600, path=path, ran=5)
+    monkeypatch.setenv(ENV_COMMAND, "python -m benchmarks.pilot --hours 0")
+    write_result("bench", False, {"rows": 2}, started=time.monotonic(), path=path, ran=0)
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    assert doc["rows"] == 2  # the numbers are the new summary's
+    assert doc["command"] == "python -m benchmarks.pilot --only x" and doc["seconds"] >= 600
+    assert doc["resummarised"]["command"] == "python -m benchmarks.pilot --hours 0"
+    # An invocation that ran something is its own provenance.
+    write_result("bench", False, {"rows": 3}, started=time.monotonic(), path=path, ran=1)
+    with open(path, encoding="utf-8") as f:
+        assert json.load(f)["command"] == "python -m benchmarks.pilot --hours 0"
