@@ -276,9 +276,12 @@ class Worker:
     def _run_claimed(self, study: optuna.Study, spec: StudySpec, claim: Claim, tlog: TrialLog) -> None:
         from spaces import SpaceError, get_space
 
-        trial = optuna.Trial(study, claim.trial_id)  # samples the relative parameters
+        # Every read and write of the claimed trial waits out a database outage: one that raised here
+        # would abandon the trial to the stale check (and to a retry) although its worker lives.
+        starting = {"what": "starting the trial", "log": tlog}
+        trial = with_retry(lambda: optuna.Trial(study, claim.trial_id), **starting)  # samples the relative parameters
         # Kept on the trial, so what the lock costs can be read from the storage (benchmarks, a slow database).
-        trial.set_user_attr("budget_lock", claim.lock)
+        with_retry(lambda: trial.set_user_attr("budget_lock", claim.lock), **starting)
         try:
             space = get_space(spec.space, spec.narrowing)
             # Each suggestion is written to the storage; one that meets a database restart is tried
@@ -294,16 +297,17 @@ class Worker:
             with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
             self.after_trial(study, spec, failed=True)
             return
-        trial.set_user_attr("config", config.to_dict())
+        with_retry(lambda: trial.set_user_attr("config", config.to_dict()), **starting)
         if config.optimizer.name == "sgd":
-            trial.set_user_attr("momentum", config.optimizer.momentum)
-        retry_of = trial.user_attrs.get("retry_of")
+            with_retry(lambda: trial.set_user_attr("momentum", config.optimizer.momentum), **starting)
+        attrs = with_retry(lambda: trial.user_attrs, **starting)
+        retry_of = attrs.get("retry_of")
         tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
         outputs = {"dir": os.path.join(self.outputs_dir, f"trial-{claim.trial_id}"), "model": spec.keep_models > 0}
         os.makedirs(outputs["dir"], exist_ok=True)
         store = self.artifact_store(spec, tlog)
         try:
-            self.fetch_checkpoint(trial, store, outputs, tlog)
+            self.fetch_checkpoint(trial, attrs.get("resume_from"), store, outputs, tlog)
             outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, outputs, store)
             with_retry(lambda: recording.record(trial, study, spec, outcome, store=store if outcome.state == COMPLETE else None),
                        what="recording the result", log=tlog)
@@ -314,8 +318,8 @@ class Worker:
         finally:
             shutil.rmtree(outputs["dir"], ignore_errors=True)
         if outcome.state == INTERRUPTED:
-            frozen = study._storage.get_trial(trial._trial_id)
-            with_retry(lambda: self.repairer.queue_retry(study, frozen, outcome.reason), what="queueing the retry", log=tlog)
+            with_retry(lambda: self.repairer.queue_retry(study, study._storage.get_trial(trial._trial_id), outcome.reason),
+                       what="queueing the retry", log=tlog)
         elif outcome.state == FAIL:
             self.requeue_confirmation(study, trial, tlog)
         self.trials_run += 1
@@ -337,9 +341,8 @@ class Worker:
         tlog.info("confirmation run of trial %s failed: queued again (attempt %d of %d)", attrs[CONFIRMS_ATTR],
                   attempt + 1, CONFIRM_ATTEMPTS)
 
-    def fetch_checkpoint(self, trial: optuna.Trial, store, outputs: dict, tlog: TrialLog) -> None:
-        """For a retry of an interrupted trial: its checkpoint, so the run resumes there (else from epoch 0)."""
-        entry = trial.user_attrs.get("resume_from")
+    def fetch_checkpoint(self, trial: optuna.Trial, entry: dict | None, store, outputs: dict, tlog: TrialLog) -> None:
+        """For a retry of an interrupted trial (`entry`: its resume_from attr): its checkpoint, so the run resumes there."""
         if not entry or store is None:
             return
         try:
@@ -348,7 +351,8 @@ class Worker:
             tlog.warning("the checkpoint of epoch %s cannot be read (%s: %s): starting from epoch 0",
                          entry.get("epoch"), type(exc).__name__, exc)
             return
-        trial.set_user_attr(checkpoints.ATTR, entry)  # inherited: kept until this trial has its own
+        with_retry(lambda: trial.set_user_attr(checkpoints.ATTR, entry),  # inherited: kept until this trial has its own
+                   what="starting the trial", log=tlog)
 
     def artifact_store(self, spec: StudySpec, tlog: TrialLog):
         """The study's artifact store, or None (logged) when this host cannot open it."""
