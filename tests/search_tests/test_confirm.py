@@ -104,3 +104,21 @@ def test_a_failed_confirmation_run_is_queued_again_not_replaced_by_a_new_search_
     assert trials[4].user_attrs["retry_of"] == 3 and trials[4].params == trials[3].params
     status = json.loads(run_cli("status", "flaky", "--format", "json", storage=journal_url, check=True).stdout)["study"]
     assert status["state"] == "done" and status["confirmations"] == {"budget": 1, "done": 1} and status["done"] == 3
+
+
+def test_a_lost_confirmation_run_is_queued_again_as_a_confirmation_run(journal_url):
+    """A confirmation run whose worker died is re-run as a confirmation run: it keeps counting against the
+    confirmation budget and in the configuration's mean, not as a new search trial against --trials."""
+    from search.core.confirmations import CONFIRMS_ATTR
+    from search.service import orphans
+
+    storage = open_storage(journal_url)
+    study = optuna.create_study(study_name="lost", storage=storage.optuna)
+    lost = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})
+    storage.optuna.set_trial_user_attr(lost._trial_id, CONFIRMS_ATTR, 0)
+    storage.optuna.set_trial_state_values(lost._trial_id, TrialState.FAIL)  # failed as lost: no recorded outcome
+    orphans.Repairer(storage, "this-host").repair(study, failed_count=1)
+    orphans.Repairer(storage, "other-host").repair(study, failed_count=1)  # another worker's look queues nothing more
+    retries = [t for t in study.get_trials() if t.user_attrs.get("retry_of") == lost.number]
+    assert len(retries) == 1 and retries[0].state == TrialState.WAITING
+    assert retries[0].user_attrs[CONFIRMS_ATTR] == 0 and retries[0].params == lost.params
