@@ -57,13 +57,18 @@ class Repairer:
         self._reasons[trial._trial_id] = STALE
         log.warning("[study=%s trial=%d] worker lost (heartbeat stale): failed", study.study_name, trial.number)
 
-    def repair(self, study: optuna.Study, failed_count: int) -> None:
-        """Fail the study's orphaned trials and queue every missing retry (`failed_count`: its FAIL trials now)."""
+    def repair(self, study: optuna.Study, failed_count: int) -> bool:
+        """Fail the study's orphaned trials and queue every missing retry (`failed_count`: its FAIL trials now).
+
+        True when it changed any trial's state, so that the caller counts them again (only then).
+        """
         with self.storage.budget_lock(study.study_name):
             failed_now = self._fail_orphans(study)
+            queued = 0
             if failed_now or failed_count != self._failed_seen.get(study._study_id):
-                self._queue_missing_retries(study)
+                queued = self._queue_missing_retries(study)
                 self._failed_seen[study._study_id] = failed_count + failed_now
+        return bool(failed_now or queued)
 
     def queue_retry(self, study: optuna.Study, trial: FrozenTrial, reason: str) -> None:
         """Queue the retry of a trial this worker failed itself (an interrupted one), once."""
@@ -84,8 +89,8 @@ class Repairer:
             elif who.get("host") == self.host and not _alive(who) and self._fail(study, t, DIED):
                 log.warning("[study=%s trial=%d] worker pid %s died: failed", study.study_name, t.number, who.get("pid"))
                 failed += 1
-        beat = self.storage.heartbeat_seconds
-        if beat and seconds_since_outage() > 2 * self.storage.stale_seconds:
+        stale = self.storage.stale_seconds
+        if stale and seconds_since_outage() > 2 * stale:
             # After a database outage every heartbeat is old: live workers get a full stale window
             # twice over to beat again (a starved machine can take seconds) before any is judged.
             before = len(self._reasons)
@@ -110,7 +115,8 @@ class Repairer:
         return True
 
     # ---- queueing ----------------------------------------------------------------
-    def _queue_missing_retries(self, study: optuna.Study) -> None:
+    def _queue_missing_retries(self, study: optuna.Study) -> int:
+        queued = 0
         trials = study.get_trials(deepcopy=False)
         retried = {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
         for t in trials:
@@ -120,8 +126,10 @@ class Repairer:
             reason = mine or t.user_attrs.get("fail_reason") or LOST
             if requeue(study, t, reason):
                 log.warning("[study=%s trial=%d] queued again (%s)", study.study_name, t.number, reason)
+                queued += 1
             elif mine:
                 log.error("[study=%s trial=%d] lost %d times: not queued again", study.study_name, t.number, MAX_RETRIES + 1)
+        return queued
 
 
 def requeue(study: optuna.Study, failed: FrozenTrial, reason: str) -> bool:

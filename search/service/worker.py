@@ -181,8 +181,7 @@ class Worker:
                 log.error("[study=%s] cannot run here: %s", name, exc)
                 continue
             counts = counts_from_states(self.storage.count_states(study._study_id))
-            if counts.running or counts.failed:
-                self.repairer.repair(study, counts.failed)
+            if (counts.running or counts.failed) and self.repairer.repair(study, counts.failed):
                 counts = counts_from_states(self.storage.count_states(study._study_id))
             if counts.finished < spec.trial_limit:
                 all_done = False
