@@ -19,12 +19,14 @@ def size_of(config) -> float:
     return min(1.0, max(0.0, math.log(config.model.width / 16) / math.log(8)))
 
 
-def _run(config, reporter, errors: Callable[[float], dict[str, float]], final: dict[str, float]) -> TrainResult:
+def _run(config, reporter, errors: Callable[[float], dict[str, float]], final: dict[str, float],
+         epoch_seconds: float = 0.0) -> TrainResult:
     """Report each epoch (errors fall toward their final values), stop when told, then finish."""
     started = time.perf_counter()
     epochs = config.training.epochs
     history: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
+        time.sleep(epoch_seconds)
         m = errors(epoch / epochs)
         m.update(dev_accuracy=1.0 - m["dev_error"], loss=m["train_error"] * 3, accuracy=1.0 - m["train_error"] * 1.2)
         history.append(m)
@@ -56,6 +58,17 @@ def sized(config, data, reporter) -> TrainResult:
     final = {"test_error": train + 0.035, "latency_ms": width / 8, "latency_ms_batch": width / 2,
              "params": 1000.0 * width, "model_mb": 4000.0 * width / 2**20}
     return _run(config, reporter, errors, final)
+
+
+def slow(config, data, reporter) -> TrainResult:
+    """`sized`, each epoch taking at least SLOW_EPOCH_SECONDS on any machine: a trial too slow for a time budget."""
+    s = size_of(config)
+    final = {"test_error": 0.1, "latency_ms": 1.0, "latency_ms_batch": 4.0, "params": 5000.0, "model_mb": 0.02}
+    return _run(config, reporter, lambda progress: {"train_error": 0.1 - 0.05 * s, "train_dev_error": 0.11,
+                                                    "dev_error": 0.12 - 0.05 * s}, final, epoch_seconds=SLOW_EPOCH_SECONDS)
+
+
+SLOW_EPOCH_SECONDS = 1.0
 
 
 def overfitting(config, data, reporter) -> TrainResult:

@@ -62,15 +62,17 @@ def _storage(ctx: click.Context):
 
 
 # ---- launch ----------------------------------------------------------------------------
-def _duration(value: str | None) -> float | None:
+def _duration(value: str | None, flag: str = "--time-budget", zero: bool = False) -> float | None:
     from search.core.budget import DurationError, parse_duration
 
     if value is None:
         return None
+    if zero and value.strip().lower() in ("0", "0s", "0m"):
+        return 0.0
     try:
         return parse_duration(value)
     except DurationError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--time-budget'") from None
+        raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from None
 
 
 @cli.command()
@@ -88,6 +90,10 @@ def _duration(value: str | None) -> float | None:
 @click.option("--time-budget", callback=lambda ctx, param, value: _duration(value), metavar="DURATION",
               help="Study-wide time budget from its first trial (90s, 60m, 1h30m; a bare number is seconds): "
                    "no trial starts after it, running ones finish. With --resume: a fresh allowance.")
+@click.option("--max-overrun", callback=lambda ctx, param, value: _duration(value, "--max-overrun", zero=True),
+              metavar="DURATION",
+              help="With --time-budget: stop (as pruned) a trial whose epochs so far show it would finish more than "
+                   "this after the budget ends.  [default: a quarter of the budget, at least 10m]")
 @click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per trial.")
 @click.option("--pruner", default="hyperband", show_default=True, help="hyperband | median | sha | none")
 @click.option("--sampler", default="tpe", show_default=True, help="tpe | random | gp")

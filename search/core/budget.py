@@ -82,3 +82,77 @@ def ended_mark(reason: str) -> dict[str, str]:
 
 def spent_reason(budget_seconds: float) -> str:
     return f"time budget of {describe_duration(budget_seconds)} spent"
+
+
+# ---- trials that would outlast the budget ------------------------------------------------
+# "Running trials finish" is meant for the trial that happens to straddle the deadline. A trial that
+# would by itself run far past it (one epoch of 60k images in 14 minutes on a CPU, ten epochs
+# asked) holds a worker for hours after the study was meant to end, and every later trial waits.
+# So a trial is stopped, as pruned, after the epoch that shows it would finish later than this
+# past the budget's end: a quarter of the budget, and never less than MIN_OVERRUN.
+MIN_OVERRUN = 600.0
+OVERRUN_SHARE = 0.25
+
+
+def allowed_overrun(budget_seconds: float, max_overrun: float | None = None) -> float:
+    """Seconds past the budget's end a running trial may go: `max_overrun` as launched, else the default rule."""
+    if max_overrun is not None:
+        return float(max_overrun)
+    return max(MIN_OVERRUN, OVERRUN_SHARE * budget_seconds)
+
+
+def projected_overrun(budget_seconds: float, attrs: Mapping[str, Any], epoch_seconds: float, epochs_left: int,
+                      now: float | None = None) -> float | None:
+    """Seconds past the budget's end at which a trial with `epochs_left` epochs of `epoch_seconds` would finish.
+
+    None before the clock starts; negative when it would finish within the budget.
+    """
+    started = clock_started(attrs)
+    if started is None:
+        return None
+    now = time.time() if now is None else now
+    return now + epochs_left * epoch_seconds - (started + budget_seconds)
+
+
+class EpochPace:
+    """A running trial's seconds per epoch, from when its epochs arrive (the worker's clock).
+
+    The first epoch's time leaves out the trial's start-up (imports, loading or caching the data,
+    tracing: `first_step_seconds`, which the trainer reports), which no later epoch pays again.
+    """
+
+    def __init__(self, now: float | None = None):
+        self._last = time.monotonic() if now is None else now
+        self._seconds: list[float] = []
+
+    def started(self, now: float | None = None) -> None:
+        """The trial process has begun this trial (its "started" message)."""
+        self._last = time.monotonic() if now is None else now
+
+    def epoch(self, metrics: Mapping[str, Any], now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        took = now - self._last
+        if not self._seconds:
+            took -= float(metrics.get("first_step_seconds") or 0.0)
+        self._seconds.append(max(0.0, took))
+        self._last = now
+
+    def seconds_per_epoch(self) -> float | None:
+        """The mean of the last three epochs (a fine-tuning phase is slower than the frozen one before it)."""
+        recent = self._seconds[-3:]
+        return sum(recent) / len(recent) if recent else None
+
+
+def outlasts_budget(budget_seconds: float, max_overrun: float | None, attrs: Mapping[str, Any],
+                    pace: EpochPace, epochs_left: int, now: float | None = None) -> str | None:
+    """Why a trial should stop now because it would finish too long after the budget; None when it may go on."""
+    per_epoch = pace.seconds_per_epoch()
+    if per_epoch is None or epochs_left <= 0:
+        return None
+    over = projected_overrun(budget_seconds, attrs, per_epoch, epochs_left, now)
+    allowed = allowed_overrun(budget_seconds, max_overrun)
+    if over is None or over <= allowed:
+        return None
+    return (f"too slow for the time budget: {epochs_left} more epochs at {per_epoch:.0f} s each would end "
+            f"{describe_duration(round(over))} past the {describe_duration(budget_seconds)} budget "
+            f"({describe_duration(round(allowed))} allowed)")

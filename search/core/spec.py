@@ -44,6 +44,9 @@ class StudySpec:
     weights: str = "imagenet"
     trials: int = 50
     time_budget: float | None = None  # seconds from the first trial's claim; then no trial starts
+    # Seconds past the budget's end a running trial may be projected to go before it is stopped
+    # (None: search.core.budget.allowed_overrun's default, a quarter of the budget, 10 min at least).
+    max_overrun: float | None = None
     epochs: int = 10
     # Chosen by benchmark 1c (BENCHMARKS.md): on Fashion-MNIST, Hyperband beat the median pruner in 3
     # of 5 seeds and lost in none, at the same budget of epochs.
@@ -87,6 +90,11 @@ class StudySpec:
             raise SpecError(f"--trials must be at least 1, got {self.trials}")
         if self.time_budget is not None and not self.time_budget > 0:
             raise SpecError(f"--time-budget must be positive, got {self.time_budget:g} s")
+        if self.max_overrun is not None:
+            if self.time_budget is None:
+                raise SpecError("--max-overrun goes with --time-budget")
+            if self.max_overrun < 0:
+                raise SpecError(f"--max-overrun must be 0 or more, got {self.max_overrun:g} s")
         if self.epochs < 1:
             raise SpecError(f"--epochs must be at least 1, got {self.epochs}")
         check_error_rate("--human-error", self.human_error)

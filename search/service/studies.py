@@ -44,6 +44,8 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
         changed = {"trials": spec.trials}
         if spec.time_budget is not None:
             changed["time_budget"] = spec.time_budget
+        if spec.max_overrun is not None:
+            changed["max_overrun"] = spec.max_overrun
         if any(getattr(stored, k) != v for k, v in changed.items()):
             study.set_user_attr(SPEC_ATTR, {**stored.to_dict(), **changed})
         if study.user_attrs.get(HALTED_ATTR):

@@ -22,6 +22,7 @@ from typing import Any, Callable, TypeVar
 
 import optuna
 
+from search.core import budget
 from search.core.confirmations import CONFIRMS_ATTR
 from search.core.spec import StudySpec
 from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
@@ -41,6 +42,7 @@ class Outcome:
     history: list[dict[str, float]] = field(default_factory=list)  # every epoch the worker saw
     info: dict[str, Any] = field(default_factory=dict)  # startup time, package versions
     pruned_at: int | None = None
+    prune_reason: str = ""  # why, when not the pruner (a trial that would outlast the time budget)
 
 
 def with_retry(fn: Callable[[], T], *, what: str, log: logging.LoggerAdapter | logging.Logger, max_wait: float = 1800.0) -> T:
@@ -127,6 +129,7 @@ def supervise(
     # The next trial's process imports, and loads this trial's data, while this one runs.
     _STANDBY.start(ctx, spec.trainer, config_json)
     started = time.monotonic()
+    pace = budget.EpochPace(started)
     out = Outcome(state=FAIL)
     single = len(spec.objectives) == 1
     # A confirmation run (`hpsearch confirm`) re-measures a configuration: stopping it early would defeat it.
@@ -156,6 +159,7 @@ def supervise(
             kind = message[0]
             if kind == "started":
                 out.info.update(message[1])
+                pace.started()
             elif kind == "checkpoint":
                 _keep_checkpoint(trial, store, message[1:], log)
             elif kind == "resumed":
@@ -171,6 +175,7 @@ def supervise(
             elif kind == "epoch":
                 epoch, metrics = message[1], message[2]
                 out.history.append(metrics)
+                pace.epoch(metrics)
                 decision = GO
                 value = metrics.get(spec.objective)
                 if single and value is not None and math.isfinite(value):
@@ -178,6 +183,10 @@ def supervise(
                     # After the last epoch nothing is left to save: the trial completes, with its whole result.
                     if prunable and epoch < spec.epochs and with_retry(trial.should_prune, what="asking the pruner", log=log):
                         decision, out.pruned_at = STOP, epoch
+                    elif prunable and epoch < spec.epochs and spec.time_budget is not None:
+                        why = _outlasts_budget(trial, spec, pace, spec.epochs - epoch, log)
+                        if why:
+                            decision, out.pruned_at, out.prune_reason = STOP, epoch, why
                 log.info(
                     "epoch %d/%d %s=%s%s",
                     epoch,
@@ -196,7 +205,7 @@ def supervise(
                 if reason == NAN_LOSS:
                     out.reason = f"loss became NaN or infinite at epoch {out.result.get('epochs_run')}"
                 elif out.pruned_at is not None:
-                    out.state, out.reason = PRUNED, f"pruned at epoch {out.pruned_at}"
+                    out.state, out.reason = PRUNED, out.prune_reason or f"pruned at epoch {out.pruned_at}"
                 elif shutdown.is_set() or reason == STOPPED:
                     out.state, out.reason = INTERRUPTED, "interrupted: the worker was asked to stop"
                 else:
@@ -211,6 +220,12 @@ def supervise(
         if proc.is_alive():
             _kill(proc)
         parent_conn.close()
+
+
+def _outlasts_budget(trial: optuna.Trial, spec: StudySpec, pace: budget.EpochPace, epochs_left: int, log) -> str | None:
+    """The reason to stop a trial that would run far past the study's time budget (see budget.MIN_OVERRUN)."""
+    attrs = with_retry(lambda: trial.study.user_attrs, what="reading the study's clock", log=log)
+    return budget.outlasts_budget(spec.time_budget, spec.max_overrun, attrs, pace, epochs_left)
 
 
 class _Standby:

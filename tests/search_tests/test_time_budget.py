@@ -7,7 +7,8 @@ import json
 import pytest
 from optuna.trial import TrialState
 
-from search.core.budget import CLOCK_ATTR, DurationError, describe_duration, parse_duration
+from search.core.budget import (CLOCK_ATTR, DurationError, EpochPace, allowed_overrun, describe_duration, outlasts_budget,
+                                 parse_duration)
 from search.core.storage import open_storage
 from search.service import studies
 from tests.conftest import run_cli
@@ -78,3 +79,55 @@ def test_time_budget_stops_new_trials_lets_running_ones_finish_and_resume_gives_
     assert len(after) > before and all(t.state == TrialState.COMPLETE for t in after)
     status = json.loads(run_cli("status", "timed", "--format", "json", storage=journal_url, check=True).stdout)["study"]
     assert status["ended"] == "time budget of 1s spent" and status["time_budget_seconds"] == 1.0
+
+
+# ---- a trial that would run far past the budget ----------------------------------------
+def test_a_trial_is_stopped_only_when_its_pace_would_take_it_far_past_the_budget():
+    # The seed lab's case: a 60-minute budget, a trial at 14 minutes per epoch with 9 epochs left
+    # (its first epoch began 6 minutes in) would end 1h26m after the budget; it may go on 15 minutes.
+    attrs = {CLOCK_ATTR: {"started": 1000.0}}
+    pace = EpochPace(now=0.0)
+    pace.started(now=0.0)
+    pace.epoch({"first_step_seconds": 30.0}, now=870.0)  # 840 s of epoch after 30 s of start-up
+    assert pace.seconds_per_epoch() == 840.0
+    why = outlasts_budget(3600.0, None, attrs, pace, epochs_left=9, now=1000.0 + 1200.0)
+    assert why == "too slow for the time budget: 9 more epochs at 840 s each would end 1h26m past the 1h budget (15m allowed)"
+
+    # A trial straddling the deadline finishes: 5 epochs of 60 s left, 100 s before the end.
+    fast = EpochPace(now=0.0)
+    fast.epoch({}, now=60.0)
+    assert outlasts_budget(3600.0, None, attrs, fast, epochs_left=5, now=1000.0 + 3500.0) is None
+    # Short budgets allow at least 10 minutes; --max-overrun replaces the rule.
+    assert allowed_overrun(120.0) == 600.0 and allowed_overrun(4 * 3600.0) == 3600.0 and allowed_overrun(120.0, 0.0) == 0.0
+    assert outlasts_budget(3600.0, 0.0, attrs, fast, epochs_left=5, now=1000.0 + 3500.0) is not None
+    # Before the clock starts, or with nothing measured yet, nothing is stopped.
+    assert outlasts_budget(3600.0, 0.0, {}, fast, epochs_left=5) is None
+    assert outlasts_budget(3600.0, 0.0, attrs, EpochPace(), epochs_left=5, now=1e9) is None
+
+
+def test_max_overrun_needs_a_time_budget_and_says_so_in_one_line(journal_url):
+    proc = run_cli("launch", "t", "--max-overrun", "5m", storage=journal_url)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith("--max-overrun goes with --time-budget")
+    assert "no studies" in run_cli("status", storage=journal_url, check=True).stdout
+
+
+@pytest.mark.slow
+def test_trials_too_slow_for_the_time_budget_stop_after_their_first_epoch_as_pruned(journal_url, tmp_path):
+    # Each epoch of the `slow` double takes at least a second on any machine: 30 epochs would end
+    # far more than 2 s after a 5 s budget, so each trial stops after the epoch that shows it.
+    proc = run_cli("launch", "slow", "--trainer", "tests.doubles:slow", "--space", "small", "--weights", "none",
+                   "--trials", "20", "--epochs", "30", "--pruner", "none", "--time-budget", "5s",
+                   "--max-overrun", "2s", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
+                   storage=journal_url, timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    trials = trials_of(journal_url, "slow")
+    assert trials and len(trials) < 20
+    for t in trials:
+        assert t.state == TrialState.PRUNED, (t.number, t.state.name, t.user_attrs.get("stop_reason"))
+        assert list(t.intermediate_values) == [1], t.number  # stopped after its first epoch, that epoch kept
+        assert "past the 5s budget (2s allowed)" in t.user_attrs["stop_reason"], t.user_attrs["stop_reason"]
+    status = json.loads(run_cli("status", "slow", "--format", "json", storage=journal_url, check=True).stdout)["study"]
+    assert status["ended"] == "time budget of 5s spent"
+    log = "".join(p.read_text() for p in (tmp_path / "logs").glob("*.log"))
+    assert "[study=slow trial=0] pruned: too slow for the time budget: 29 more epochs" in log
