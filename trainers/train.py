@@ -121,6 +121,7 @@ class _Loop:
         self.config, self.data, self.built, self.reporter, self.jit = config, data, built, reporter, jit
         self.started = time.perf_counter() if started is None else started
         self.first_step_at: float | None = None  # set by _FirstStep when the first training step has run
+        self._first_step_reported = False
         t = config.training
         n = data.num_classes
         mixing = label_mixing_layer(config.augment, t.seed)
@@ -236,10 +237,12 @@ class _Loop:
             "learning_rate": float(keras.ops.convert_to_numpy(self.built.model.optimizer.learning_rate)),
             "epoch_seconds": seconds,
         }
-        if epoch == 1 and self.first_step_at is not None:
+        if self.first_step_at is not None and not self._first_step_reported:
             # From train() being called to the end of the first training step: the start-up a
-            # trial pays (loading, building, tracing) plus that one step's own compute.
+            # run pays (loading, building, tracing) plus that one step's own compute. On the first
+            # epoch this run trains: epoch 1, or the first after the checkpoint it resumed from.
             metrics["first_step_seconds"] = self.first_step_at - self.started
+            self._first_step_reported = True
         # Keras clips probabilities inside the cross-entropy, so diverged (NaN) weights can still
         # show a finite loss: check the weights too.
         if not math.isfinite(loss) or not _weights_finite(self.built.model):

@@ -223,6 +223,8 @@ def test_a_run_stopped_at_epoch_3_of_6_resumes_at_epoch_4_from_its_checkpoint(di
                     resume_from=first.saved[3])
     assert second.resumed_at == 3 and second.inherited == first.metrics[:3]
     assert second.epochs == [4, 5, 6]  # the numbering continues
+    # The resumed run's own start-up is on its first epoch (a worker's estimate of its pace leaves it out).
+    assert second.metrics[0]["first_step_seconds"] > 0 and "first_step_seconds" not in second.metrics[1]
     assert sorted(second.saved) == [4, 5]  # not after the last epoch
     assert resumed.epochs_run == 6 and resumed.history[:3] == first.metrics[:3]
     # ... with the optimizer's state: the cosine schedule continues from 3 epochs in, not from its start.
