@@ -10,7 +10,8 @@ fashion_mnist at its own 28 px, each contender runs as real trial processes, one
   decodes everything in every trial, so its first and later trials are the same;
 - the share of step time spent waiting for input (small CNN on the CPU, batch 32);
 - a later trial once more in a standby process (TensorFlow imported before the trial starts, as
-  a worker's next trial is).
+  a worker's next trial is), and in one that has also trained this very configuration on a few
+  images: the most a standby can do without knowing its trial's configuration in advance.
 
 Targets (issue 10): peak memory <= 2.5 GB and flat across the sizes; a later trial reaches its
 first step within 3 s; a later trial in a standby process starts training within 1 s (its start-up:
@@ -40,7 +41,8 @@ IMAGE_SIZE = 224
 FASHION = "/usr/share/datasets/fashion-mnist"
 WORK = os.path.join(tempfile.gettempdir(), "hpsearch-bench-data")
 CONTENDERS = {"legacy": "before", "new_first": "after, first trial", "new_later": "after, later trial",
-              "new_standby": "after, later trial, standby process"}
+              "new_standby": "after, later trial, standby process",
+              "new_standby_same": "after, standby that trained this architecture"}
 
 
 def _write_images(job) -> None:
@@ -86,7 +88,8 @@ def keras_home_with_fashion() -> str:
     return home
 
 
-def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, steps: int, *, standby: bool = False) -> dict:
+def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, steps: int, *, standby: bool = False,
+              warm_same: bool = False) -> dict:
     """One trial process; its JSON line plus its peak resident memory.
 
     With `standby`, the process imports first and the trial starts once it says it is ready, as
@@ -99,8 +102,8 @@ def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, ste
     env = child_env(HPSEARCH_CACHE=cache, KERAS_HOME=keras_home_with_fashion())
     with tempfile.TemporaryFile("w+") as err:
         if standby:
-            proc = subprocess.Popen([*args, "--standby"], env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                    stderr=err, text=True)
+            proc = subprocess.Popen([*args, "--standby", *(["--warm-same"] if warm_same else [])], env=env,
+                                    stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
             if proc.stdout.readline().strip() == "ready":
                 proc.stdin.write(f"{time.time()!r}\n")
                 proc.stdin.flush()
@@ -131,6 +134,8 @@ def measure(dataset: str, image_size: int | None, legacy: bool, steps: int) -> d
     row["new_later"] = run_trial("new", dataset, image_size, cache, steps)
     log("  new loader: later trial in a standby process (TensorFlow imported before the trial starts)")
     row["new_standby"] = run_trial("new", dataset, image_size, cache, steps, standby=True)
+    log("  new loader: later trial in a standby process that has trained this very architecture already")
+    row["new_standby_same"] = run_trial("new", dataset, image_size, cache, steps, standby=True, warm_same=True)
     row["cache_mb"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs) / 2**20
     for name in CONTENDERS:
         if name in row:

@@ -2,7 +2,7 @@
 
 `python -m benchmarks.data_trial --loader new|legacy --dataset D [--image-size N] --started T`
 (or `--standby`: as a worker's standby trial process, import the trainer and warm up for a trial
-like this one, then read T on stdin) prints one JSON line: seconds from T (when the trial was
+like this one, then read T on stdin; `--warm-same`: warm up by training this very configuration too) prints one JSON line: seconds from T (when the trial was
 handed over) to the end of the first training step, the steady time of one step, the start-up
 (everything before the first step's own compute), and the share of step time spent waiting for
 input over the next steps. The parent reads this process's peak
@@ -32,6 +32,9 @@ def main() -> None:
     parser.add_argument("--started", type=float, help="when the parent handed this trial over (time.time())")
     parser.add_argument("--standby", action="store_true",
                         help="as a worker's standby process: import and warm up, print 'ready', read the start time on stdin")
+    parser.add_argument("--warm-same", action="store_true",
+                        help="with --standby: also train this trial's own configuration on a few images before the "
+                             "trial starts (what a standby could do at best without knowing the trial in advance)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -48,6 +51,13 @@ def main() -> None:
         import trainers.train  # what search.service.trial_process.standby_main imports, then warms up with
 
         trainers.train.warm_up(config)  # the worker's previous trial had this study's data too
+        if args.warm_same:
+            from trainers.data import load_splits as load
+            from trainers.splits import Splits as Parts
+
+            seen = load(config.data)
+            trainers.train.train(config, Parts(seen.train.head(16), *(getattr(seen, s).head(8) for s in ("train_dev", "dev", "test")),
+                                               seen.num_classes, seen.class_names, seen.name), measure_latency=False)
         print("ready", flush=True)
         args.started = float(sys.stdin.readline())
 

@@ -189,6 +189,20 @@ def test_data_section_says_when_the_old_loader_was_not_run():
     assert text(data(doc, report.provenance)).count("the old loader was not run here") == len(doc["rows"])
 
 
+@pytest.mark.parametrize("same, phrase", [(1.70, "took off at most 4% of the start-up: what is left is paid per model"),
+                                           (0.90, "took off up to 49% of the start-up: a standby that guessed")])
+def test_data_section_says_how_much_of_the_start_up_a_standby_could_take_off(same, phrase):
+    from benchmarks.report_data import data
+
+    doc = copy.deepcopy(result("data"))
+    for r in doc["rows"]:
+        r["new_standby"] = {**r["new_standby"], "startup_seconds": 1.78}
+        r["new_standby_same"] = {**r["new_standby"], "startup_seconds": same}
+    out = text(data(doc, report.provenance))
+    assert phrase in out and f"started training in {same:.2f} s, against 1.78 s" in out
+    assert "a standby that has trained this very architecture" in out  # the table's row
+
+
 def test_a_resummary_keeps_the_command_that_produced_the_runs(tmp_path, monkeypatch):
     """`--hours 0` (or a report change) re-summarises saved runs: BENCHMARKS.md must still show the command
     and duration of the invocation that ran them, not the seconds-long re-summary."""
