@@ -173,6 +173,7 @@ def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
            f"{doc['search_seconds'] / 60:.0f} min and ended: {study.get('ended') or study['state']}; its trials: "
            + ", ".join(f"{n} {STATE_WORDS.get(k, k.lower())}" for k, n in sorted(states.items())) + ".",
            "",
+           *_trial_table(doc["trials"]),
            *_failures(doc["trials"]),
            f"Exported: trial {e['trial']}, dev accuracy {num(e['objectives'].get('dev_accuracy'), 4)} in the study"
            f"{_configuration(e.get('config') or {}, e.get('metrics') or {})}. "
@@ -184,6 +185,22 @@ def seed_lab(doc: dict, provenance: list[str], met) -> list[str]:
     out += [f"| {name} (published) | {value:.3f} |" for name, value in doc["published"].items()]
     for _, target, figures, flag in seed_lab_targets(doc):
         out += ["", f"- {target}: {met(flag)} — {figures}."]
+    return out + [""]
+
+
+def _trial_table(trials: list[dict]) -> list[str]:
+    """Each trial of the study: how far it got and why it ended (a trial too slow for the time budget shows here)."""
+    if not trials:
+        return []
+    out = ["| trial | state | epochs | dev accuracy | why it ended |", "|---|---|---|---|---|"]
+    for t in trials:
+        dev = None if t.get("dev_error") is None else 1.0 - t["dev_error"]
+        out.append(f"| {t.get('number', '—')} | {t['state'].lower()} | {t.get('epochs') if t.get('epochs') is not None else '—'} | "
+                   f"{num(dev, 4)} | {t.get('reason') or '—'} |")
+    slow = [t for t in trials if (t.get("reason") or "").startswith("too slow for the time budget")]
+    if slow:
+        out += ["", f"{len(slow)} of {len(trials)} trials were stopped as too slow for the time budget, after "
+                f"{sum(t.get('epochs') or 0 for t in slow)} epochs between them."]
     return out + [""]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import report, search_stats
+from benchmarks import report, report_search, search_stats
 from benchmarks.search_efficiency import CONTENDERS, HPSEARCH, summarise
 
 # What benchmarks.common.write_result adds to every result.
@@ -122,6 +122,19 @@ def test_the_seed_lab_verdict_follows_the_retrained_test_accuracy(test_accuracy,
     assert ("(small_cnn of depth 2 from 19 filters, a hidden layer of 342 units, batch norm after, dropout 0.07, "
             "augmentation mixup, adam at learning rate 1.48e-03, batch 128, 10 epochs, 41,962 parameters)") in out
     assert f"at least 0.92: {verdict} — {test_accuracy:.4f}; {stretch}" in out
+
+
+def test_the_seed_lab_lists_its_trials_and_counts_those_too_slow_for_the_budget():
+    slow = "too slow for the time budget: 9 more epochs at 812 s each would end 1h40m past the 1h budget (15m allowed)"
+    trials = [{"number": 0, "state": "COMPLETE", "epochs": 10, "dev_error": 0.0763, "reason": "completed"},
+              {"number": 1, "state": "PRUNED", "epochs": 1, "dev_error": 0.12, "reason": slow},
+              {"number": 2, "state": "PRUNED", "epochs": 2, "dev_error": 0.11, "reason": slow.replace("9 more", "8 more")},
+              {"number": 3, "state": "PRUNED", "epochs": 1, "dev_error": 0.9, "reason": "pruned at epoch 1"}]
+    out = "\n".join(report_search._trial_table(trials))
+    assert "| 1 | pruned | 1 | 0.8800 | too slow for the time budget: 9 more epochs" in out
+    assert "| 0 | complete | 10 | 0.9237 | completed |" in out
+    assert "2 of 4 trials were stopped as too slow for the time budget, after 3 epochs between them." in out
+    assert "too slow" not in "\n".join(report_search._trial_table(trials[:1]) + report_search._trial_table(trials[3:]))
 
 
 def test_before_any_run_the_report_says_so(tmp_path):
