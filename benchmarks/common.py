@@ -115,7 +115,8 @@ def write_result(name: str, quick: bool, body: dict[str, Any], *, started: float
 
     `ran`: how many runs this invocation made, for benchmarks that save their runs and reuse them.
     With 0 it only re-summarised saved runs (`--hours 0`, a report change): the result keeps the
-    command and duration of the invocation that produced them, and records this one beside them.
+    command, date, duration and machine state (its load) of the invocation that produced them, and
+    records this one beside them.
     """
     doc = {
         "benchmark": name,
@@ -131,7 +132,8 @@ def write_result(name: str, quick: bool, body: dict[str, Any], *, started: float
         with open(path, encoding="utf-8") as f:
             previous = json.load(f)
         resummary = {"command": doc["command"], "date": doc["date"]}
-        doc["command"], doc["seconds"] = previous.get("command", doc["command"]), previous.get("seconds", doc["seconds"])
+        for key in ("command", "date", "seconds", "machine"):
+            doc[key] = previous.get(key, doc[key])
         doc["resummarised"] = resummary
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path + ".tmp", "w", encoding="utf-8") as f:

@@ -213,12 +213,19 @@ def test_a_resummary_keeps_the_command_that_produced_the_runs(tmp_path, monkeypa
     path = str(tmp_path / "bench.json")
     monkeypatch.setenv(ENV_COMMAND, "python -m benchmarks.pilot --only x")
     write_result("bench", False, {"rows": 1}, started=time.monotonic() - 600, path=path, ran=5)
+    with open(path, encoding="utf-8") as f:
+        first = json.load(f)
+    first["machine"]["load_average_at_start"] = [9.0, 9.0, 9.0]  # as if the runs had shared the machine
+    first["date"] = "2026-01-01T00:00:00+00:00"
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(first, f)
     monkeypatch.setenv(ENV_COMMAND, "python -m benchmarks.pilot --hours 0")
     write_result("bench", False, {"rows": 2}, started=time.monotonic(), path=path, ran=0)
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
     assert doc["rows"] == 2  # the numbers are the new summary's
     assert doc["command"] == "python -m benchmarks.pilot --only x" and doc["seconds"] >= 600
+    assert doc["date"] == first["date"] and doc["machine"] == first["machine"]  # the runs' load, not the re-summary's
     assert doc["resummarised"]["command"] == "python -m benchmarks.pilot --hours 0"
     # An invocation that ran something is its own provenance.
     write_result("bench", False, {"rows": 3}, started=time.monotonic(), path=path, ran=1)
