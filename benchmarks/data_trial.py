@@ -52,10 +52,10 @@ def main() -> None:
 
         trainers.train.warm_up(config)  # the worker's previous trial had this study's data too
         if args.warm_same:
-            from trainers.data import load_splits as load
+            from trainers.data import preload
             from trainers.splits import Splits as Parts
 
-            seen = load(config.data)
+            seen = preload(config.data)  # kept for the trial's own load_splits, as warm_up's is
             trainers.train.train(config, Parts(seen.train.head(16), *(getattr(seen, s).head(8) for s in ("train_dev", "dev", "test")),
                                                seen.num_classes, seen.class_names, seen.name), measure_latency=False)
         print("ready", flush=True)

@@ -107,12 +107,16 @@ def _warm_same(doc) -> list[str]:
     out = [f"- {label}: a standby that had already trained this very architecture started training in {same:.2f} s, "
            f"against {tiny:.2f} s for one warmed up on a tiny model." for label, tiny, same in pairs]
     gains = [(tiny - same) / tiny for _, tiny, same in pairs if tiny > 0]
-    if gains and max(gains) < 0.25:
-        out.append(f"- Warming up on the trial's own architecture took off at most {100 * max(gains):.0f}% of the start-up: "
-                   "what is left is paid per model (building it, tracing its training step, optimising that graph, its "
-                   "first kernels), so only a standby told its trial's configuration before the trial starts could take it "
-                   "off the trial's time.")
-    elif gains:
-        out.append(f"- Warming up on the trial's own architecture took off up to {100 * max(gains):.0f}% of the start-up: "
-                   "a standby that guessed the next configuration would gain that much.")
+    if not gains:
+        return out
+    best, worst = max(gains), min(gains)
+    spread = ((f"took off {100 * best:.0f}% of the start-up at best" if best > 0 else "took off none of the start-up") +
+              (f" and added {100 * -worst:.0f}% at worst" if worst < 0 else "") + " (one trial a row)")
+    if best < 0.25 or worst < 0 < best:
+        out.append(f"- Warming up on the trial's own architecture {spread}: no consistent gain, so what is left is paid "
+                   "per model (building it, tracing its training step, optimising that graph, its first kernels), and "
+                   "only a standby told its trial's configuration before the trial starts could take it off the trial's time.")
+    else:
+        out.append(f"- Warming up on the trial's own architecture {spread}: a standby that guessed the next "
+                   "configuration would gain about that much.")
     return out
