@@ -2,11 +2,11 @@
 
 `python -m benchmarks.data_trial --loader new|legacy --dataset D [--image-size N] --started T`
 (or `--standby`: as a worker's standby trial process, import the trainer and warm up for a trial
-like this one, then read T on stdin; `--warm-same`: warm up by training this very configuration too) prints one JSON line: seconds from T (when the trial was
-handed over) to the end of the first training step, the steady time of one step, the start-up
-(everything before the first step's own compute), and the share of step time spent waiting for
-input over the next steps. The parent reads this process's peak
-resident memory from the kernel (wait4).
+like this one, then read T on stdin; `--warm-same`: warm up by training this very configuration
+too) prints one JSON line: seconds from T (when the trial was handed over) to the end of the first
+training step, the steady time of one step, the start-up (everything before the first step's own
+compute), and the share of step time spent waiting for input over the next steps. The parent reads
+this process's peak resident memory from the kernel (wait4).
 
 The new loader's first step is timed inside the real trainer (`trainers.train.train`, the
 `first_step_seconds` it records), on a short epoch of the loaded splits. Today's loader (before
@@ -22,6 +22,14 @@ import sys
 import time
 
 EPOCH_BATCHES = 4  # the short epoch whose first step is timed (then evaluated on as few images)
+
+
+def head_splits(data, train: int, others: int):
+    """The first `train` training images and the first `others` of each other split: a short run of the same data."""
+    from trainers.splits import Splits
+
+    return Splits(data.train.head(train), *(getattr(data, s).head(others) for s in ("train_dev", "dev", "test")),
+                  data.num_classes, data.class_names, data.name)
 
 
 def main() -> None:
@@ -53,11 +61,9 @@ def main() -> None:
         trainers.train.warm_up(config)  # the worker's previous trial had this study's data too
         if args.warm_same:
             from trainers.data import preload
-            from trainers.splits import Splits as Parts
 
             seen = preload(config.data)  # kept for the trial's own load_splits, as warm_up's is
-            trainers.train.train(config, Parts(seen.train.head(16), *(getattr(seen, s).head(8) for s in ("train_dev", "dev", "test")),
-                                               seen.num_classes, seen.class_names, seen.name), measure_latency=False)
+            trainers.train.train(config, head_splits(seen, 16, 8), measure_latency=False)
         print("ready", flush=True)
         args.started = float(sys.stdin.readline())
 
@@ -81,12 +87,9 @@ def main() -> None:
         model.train_on_batch(x, y)
         first_step = time.time() - args.started
     else:
-        from trainers.splits import Splits
         from trainers.train import train
 
-        short = Splits(data.train.head(EPOCH_BATCHES * args.batch_size), *(getattr(data, s).head(args.batch_size)
-                       for s in ("train_dev", "dev", "test")), data.num_classes, data.class_names, data.name)
-        result = train(config, short, measure_latency=False)
+        result = train(config, head_splits(data, EPOCH_BATCHES * args.batch_size, args.batch_size), measure_latency=False)
         first_step = loaded - args.started + result.history[0]["first_step_seconds"]
         model = result.model
     batches = iter(pipeline(data.train, data.num_classes, args.batch_size, training=True, seed=0).repeat())

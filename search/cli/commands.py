@@ -67,10 +67,8 @@ def _duration(value: str | None, flag: str = "--time-budget", zero: bool = False
 
     if value is None:
         return None
-    if zero and value.strip().lower() in ("0", "0s", "0m"):
-        return 0.0
     try:
-        return parse_duration(value)
+        return parse_duration(value, allow_zero=zero)
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from None
 

@@ -25,8 +25,8 @@ class DurationError(ValueError):
     """A duration the command line cannot read."""
 
 
-def parse_duration(text: str) -> float:
-    """'90s', '60m', '1.5h', '1h30m' or a bare number of seconds (Optuna's `timeout`) -> seconds."""
+def parse_duration(text: str, *, allow_zero: bool = False) -> float:
+    """'90s', '60m', '1.5h', '1h30m' or a bare number of seconds (Optuna's `timeout`) -> seconds (0 only if allowed)."""
     raw = str(text).strip().lower()
     try:
         seconds = float(raw)
@@ -36,8 +36,8 @@ def parse_duration(text: str) -> float:
         if not parts or "".join(f"{n}{u}" for n, u in parts) != compact:
             raise DurationError(f"cannot read the duration {text!r}: use e.g. 90s, 60m, 1.5h or 1h30m") from None
         seconds = sum(float(n) * _UNITS[u] for n, u in parts)
-    if not seconds > 0:
-        raise DurationError(f"a duration must be positive, got {text!r}")
+    if not (seconds >= 0 if allow_zero else seconds > 0):
+        raise DurationError(f"a duration must be {'0 or more' if allow_zero else 'positive'}, got {text!r}")
     return seconds
 
 

@@ -181,12 +181,13 @@ def supervise(
                 if single and value is not None and math.isfinite(value):
                     with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
                     # After the last epoch nothing is left to save: the trial completes, with its whole result.
-                    if prunable and epoch < spec.epochs and with_retry(trial.should_prune, what="asking the pruner", log=log):
-                        decision, out.pruned_at = STOP, epoch
-                    elif prunable and epoch < spec.epochs and spec.time_budget is not None:
-                        why = _outlasts_budget(trial, spec, pace, spec.epochs - epoch, log)
-                        if why:
-                            decision, out.pruned_at, out.prune_reason = STOP, epoch, why
+                    if prunable and epoch < spec.epochs:
+                        if with_retry(trial.should_prune, what="asking the pruner", log=log):
+                            decision, out.pruned_at = STOP, epoch
+                        elif spec.time_budget is not None:
+                            why = _outlasts_budget(trial, spec, pace, spec.epochs - epoch, log)
+                            if why:
+                                decision, out.pruned_at, out.prune_reason = STOP, epoch, why
                 log.info(
                     "epoch %d/%d %s=%s%s",
                     epoch,

@@ -30,6 +30,16 @@ def test_unreadable_durations_are_refused(text):
         parse_duration(text)
 
 
+def test_zero_is_a_duration_only_where_allowed():
+    # --max-overrun 0 (stop any trial projected past the budget) in any unit; never for --time-budget.
+    assert [parse_duration(t, allow_zero=True) for t in ("0", "0s", "0h", "0m0s", "90s")] == [0.0, 0.0, 0.0, 0.0, 90.0]
+    for text in ("-3m", "nan", "m"):
+        with pytest.raises(DurationError):
+            parse_duration(text, allow_zero=True)
+    with pytest.raises(DurationError, match="positive"):
+        parse_duration("0h")
+
+
 def test_a_bad_time_budget_is_one_line_and_creates_nothing(journal_url):
     proc = run_cli("launch", "t", "--time-budget", "an hour", storage=journal_url)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
