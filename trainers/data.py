@@ -327,7 +327,9 @@ def pipeline(
             out = batch_transform({"images": tf.cast(x, tf.float32), "labels": y}, training=True)
             return out["images"], out["labels"]
 
-        ds = ds.map(mix, num_parallel_calls=tf.data.AUTOTUNE)
+        # One batch at a time: the layer draws from a seed state that parallel calls would race
+        # for, and the same seed gave a different run each time. Prefetching still overlaps it with training.
+        ds = ds.map(mix)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
