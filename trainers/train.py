@@ -15,7 +15,7 @@ import math
 import os
 import time
 import warnings
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import keras
 import numpy as np
@@ -63,6 +63,7 @@ def train(
     measure_latency: bool = True,
     checkpoints: str | None = None,
     resume_from: str | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> TrainResult:
     """Train `config` on `data` (loaded from `config.data` when None) and return what was measured.
 
@@ -72,16 +73,26 @@ def train(
             seconds, nbytes)`, is told.
         resume_from: a checkpoint of an earlier run of the same configuration: this run starts
             after its epoch (the reporter, if it has `resumed(epoch, history)`, is told first).
+        on_ready: called once the run could take its first step at once: data loaded, model
+            built and compiled, its training step traced and run on a throwaway batch, its state
+            put back (`_rehearse`). Training starts when it returns, and the start-up clock
+            (`first_step_seconds`) starts then. A worker hands its standby process the next trial
+            while the current one still trains, and the standby waits here for its turn. Where a
+            GPU is visible it is called before anything is built: the trial still training holds
+            the device's memory.
     """
     started = time.perf_counter()
     data = data if data is not None else load_splits(config.data)
+    if on_ready is not None and accelerator_present():
+        on_ready()
+        on_ready, started = None, time.perf_counter()
     keras.utils.set_random_seed(config.training.seed)
     mixed = _switch(config.training.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
     try:
         built = build_model(config, data.image_shape, data.num_classes)
         loop = _Loop(config, data, built, reporter, jit=_switch(config.training.xla), started=started)
-        loop.checkpoints, loop.resume_from = checkpoints, resume_from
+        loop.checkpoints, loop.resume_from, loop.on_ready = checkpoints, resume_from, on_ready
         loop.run()
         metrics = dict(loop.history[-1]) if loop.history else {}
         for key in ("loss", "accuracy", "learning_rate", "epoch_seconds"):
@@ -139,6 +150,7 @@ class _Loop:
         self.phase = 0
         self.checkpoints: str | None = None  # see train()
         self.resume_from: str | None = None
+        self.on_ready: Callable[[], None] | None = None
 
     def phases(self) -> list[tuple[int, float, float]]:
         """(epochs, learning rate, backbone fraction trainable) for each phase."""
@@ -175,6 +187,10 @@ class _Loop:
             if saved is not None:
                 start = self._resume(saved, same_phase=saved.phase == index)
                 saved = None
+            if self.on_ready is not None:
+                _rehearse(self.built.model, self.train_ds)
+                self.on_ready()
+                self.on_ready, self.started = None, time.perf_counter()
             self.built.model.fit(
                 self.train_ds,
                 epochs=done + epochs,
@@ -306,6 +322,38 @@ def _build_state(model: keras.Model, ds) -> None:
     if build is None:
         return
     build(data_batch=ds.element_spec)
+
+
+def _rehearse(model: keras.Model, ds) -> None:
+    """Run one training step on a throwaway batch shaped like `ds`'s, then put the model back as it was.
+
+    The first step of a compiled model pays for tracing its training function and for TensorFlow's
+    first run of that graph (its optimisation, the kernels' set-up): over a second on a CPU. Paid
+    here, before the trial's turn, the run's own first step is an ordinary one. Everything the step
+    changed is restored (the weights, batch-norm statistics, random-seed states, the optimizer's
+    slots and iteration count, the metrics), so the run trains exactly as it would have without this;
+    the batch comes from its own dataset, so the trial's shuffling is untouched.
+    """
+    import tensorflow as tf
+    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+
+    def zeros(spec):
+        return tf.zeros([2 if d is None else d for d in spec.shape], spec.dtype)
+
+    batch = tf.nest.map_structure(zeros, ds.element_spec)
+    throwaway = tf.data.Dataset.from_tensor_slices(batch).batch(2)  # the batch size stays unknown, as in `ds`
+    state = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
+    saved = [v.numpy() for v in state]
+    model.make_train_function()
+    # fit's own iterator type: a plain tf.data iterator would trace a second function.
+    epoch = TFEpochIterator(x=throwaway, distribute_strategy=model.distribute_strategy,
+                            steps_per_execution=model.steps_per_execution)
+    with epoch.catch_stop_iteration():
+        for _, _, iterator in epoch:
+            model.train_function(iterator)
+            break
+    for variable, value in zip(state, saved):
+        variable.assign(value)
 
 
 class _FirstStep(keras.callbacks.Callback):

@@ -245,3 +245,34 @@ def test_a_transfer_run_resumes_in_its_fine_tuning_phase(digits, tmp_path):
     assert [m["learning_rate"] for m in second.metrics] == pytest.approx([1e-4, 1e-4])  # the fine-tuning phase
     backbone = result.model.get_layer("backbone_mobilenet_v2")
     assert 0 < len([l for l in backbone.layers if l.trainable_weights]) < len(backbone.layers)
+
+
+@pytest.mark.parametrize("changes", [
+    {"augment": {"policy": "flip_crop"}},  # random layers: their seed states are put back
+    # MixUp draws in the input pipeline: with parallel calls the same seed gave a different run each time.
+    {"augment": {"policy": "mixup"}, "optimizer": {"name": "sgd", "momentum": 0.9, "lr_decay": "cosine"}},
+], ids=["dropout+flip_crop, adam", "mixup, sgd+momentum, cosine"])
+def test_a_run_prepared_ahead_trains_to_the_same_numbers_and_waits_for_its_turn(digits, changes):
+    """A worker's standby prepares the next trial while the current one trains (`on_ready`): rehearsing
+    the first step must leave no trace in the run, and the run must not train before it is let go."""
+    config = SMALL.replace(training={"epochs": 2}, **changes)
+    plain = train(config, digits, measure_latency=False)
+    rec = Recorder()
+    waited = []
+    prepared = train(config, digits, rec, measure_latency=False, on_ready=lambda: waited.append(len(rec.epochs)))
+    assert waited == [0]  # called once, before any epoch
+    for key in ("loss", "accuracy", "train_error", "dev_error", "learning_rate"):
+        assert [m[key] for m in prepared.history] == [m[key] for m in plain.history], key
+    assert prepared.metrics["test_accuracy"] == plain.metrics["test_accuracy"]
+    # Its start-up clock starts when it is let go: the model is built and its step traced by then.
+    assert prepared.history[0]["first_step_seconds"] < plain.history[0]["first_step_seconds"]
+
+
+def test_a_resumed_run_prepared_ahead_continues_as_an_unprepared_one(digits, tmp_path):
+    config = SMALL.replace(optimizer={"lr_decay": "cosine"}, training={"epochs": 4})
+    first = Checkpointed(stop_after=2)
+    train(config, digits, first, measure_latency=False, checkpoints=str(tmp_path))
+    plain = train(config, digits, Checkpointed(), measure_latency=False, resume_from=first.saved[2])
+    prepared = train(config, digits, Checkpointed(), measure_latency=False, resume_from=first.saved[2], on_ready=lambda: None)
+    assert [m["loss"] for m in prepared.history] == [m["loss"] for m in plain.history]
+    assert [m["dev_error"] for m in prepared.history] == [m["dev_error"] for m in plain.history]
