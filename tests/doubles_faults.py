@@ -74,3 +74,17 @@ def fails_at_seed_3(config, data, reporter):
     if config.training.seed == 3:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
     return lucky_first(config, data, reporter)
+
+
+def logged(config, data, reporter) -> TrainResult:
+    """`paced`, appending one JSON line per run to $HPSEARCH_TEST_TRAINING_LOG: when its training began
+    and ended, and its process. A trial handed to a worker's standby ahead of its turn must not begin
+    before the worker's current trial has ended."""
+    import json
+
+    began = time.time()
+    try:
+        return paced(config, data, reporter)
+    finally:
+        with open(os.environ["HPSEARCH_TEST_TRAINING_LOG"], "a") as f:
+            f.write(json.dumps({"began": began, "ended": time.time(), "pid": os.getpid()}) + "\n")

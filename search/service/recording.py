@@ -80,10 +80,11 @@ def record(trial: optuna.Trial, study: optuna.Study, spec: StudySpec, outcome: O
     shown in its note.
     """
     attrs: dict[str, Any] = {"outcome": outcome.state, "stop_reason": outcome.reason}
-    if outcome.info.get("startup_seconds") is not None:
-        attrs["startup_seconds"] = outcome.info["startup_seconds"]
+    for key in ("startup_seconds", "prepared_seconds"):  # prepared: before its turn (handed over ahead)
+        if outcome.info.get(key) is not None:
+            attrs[key] = outcome.info[key]
     if outcome.history and outcome.history[0].get("first_step_seconds") is not None:
-        # From the trainer's start to the end of its first training step (the trainer's record).
+        # From the trainer's start (or its turn, when prepared ahead) to the end of its first training step.
         attrs["first_step_seconds"] = outcome.history[0]["first_step_seconds"]
     if outcome.info.get("versions"):
         attrs["versions"] = outcome.info["versions"]

@@ -5,7 +5,9 @@ A process per trial frees GPU memory for certain when it exits, and a trial that
 it trains, sends each epoch's metrics, and waits for "go" or "stop" (pruning, shutdown).
 If the worker dies, the kernel kills the child (PR_SET_PDEATHSIG), and a closed pipe stops it too.
 A worker keeps one standby process that has imported the trainer before its trial is known
-(`standby_main`), so a trial's start-up does not include TensorFlow's import.
+(`standby_main`), so a trial's start-up does not include TensorFlow's import; and, once the current
+trial is on its last epoch, it hands the standby the next trial ahead of its turn: the standby
+prepares it (data, model, a rehearsed first step) and waits for "go" (`child_main(ahead=True)`).
 """
 
 from __future__ import annotations
@@ -66,12 +68,21 @@ def _die_with_parent() -> None:
         pass
 
 
-def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outputs: dict | None = None) -> None:
+class _NotNeeded(Exception):
+    """The worker took back a trial handed over ahead of its turn (it is stopping): exit quietly."""
+
+
+def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outputs: dict | None = None,
+               ahead: bool = False) -> None:
     """Entry point of the trial process (multiprocessing 'spawn' target).
 
     With `outputs` ({"dir": a folder, "model": whether to save the model}), a run that completed
     writes its trained model (`model.keras`) and the images of its mistakes there, and names them
     in its result; the worker moves them to the study's artifact store.
+
+    `ahead`: the trial was handed over while the worker's previous trial still runs. The run
+    prepares what it can (a trainer that takes `on_ready`; any other trainer, nothing), sends
+    "ready", and starts only on "go": two trials never train at once in one worker.
     """
     _die_with_parent()
     # The worker owns shutdown: Ctrl-C in a terminal reaches the whole process group, and the
@@ -83,9 +94,24 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outp
 
         config = TrainConfig.from_json(config_json)
         trainer = resolve_trainer(trainer_ref)
-        conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": package_versions()}))
-        result = trainer(config, None, PipeReporter(conn), **run_options(trainer, outputs))
+        versions = package_versions()
+
+        def started(**info) -> None:
+            conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": versions, **info}))
+
+        options = run_options(trainer, outputs)
+        if ahead:
+            turn = _TurnWaiter(conn, spawned_at, started)
+            if accepts(trainer, "on_ready"):
+                options["on_ready"] = turn
+            else:
+                turn()
+        else:
+            started()
+        result = trainer(config, None, PipeReporter(conn), **options)
         conn.send(("result", {**result.to_dict(), **save_outputs(result, outputs)}))
+    except _NotNeeded:
+        pass
     except BaseException as exc:  # report everything, then exit non-zero
         try:
             conn.send(("error", classify_error(exc), traceback.format_exc(limit=8)))
@@ -94,6 +120,26 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outp
         raise SystemExit(1)
     finally:
         conn.close()
+
+
+class _TurnWaiter:
+    """The `on_ready` of a trial handed over ahead: say "ready", wait for "go", then count as started."""
+
+    def __init__(self, conn, handed_at: float, started: Callable[..., None]):
+        self.conn, self.handed_at, self.started = conn, handed_at, started
+
+    def __call__(self) -> None:
+        prepared = time.time() - self.handed_at
+        try:
+            self.conn.send(("ready", {"prepared_seconds": prepared}))
+            answer = self.conn.recv()
+        except (EOFError, OSError, BrokenPipeError):
+            raise _NotNeeded from None
+        if answer != GO:
+            raise _NotNeeded
+        turn = time.time()
+        # Its start-up is from "go" (the trainer goes on at once): preparing cost the worker no time.
+        self.started(startup_seconds=time.time() - turn, prepared_seconds=prepared, waited_seconds=turn - self.handed_at - prepared)
 
 
 def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
@@ -122,19 +168,23 @@ def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
     except (EOFError, OSError, ValueError):
         conn.close()
         return
-    child_main(conn, trainer_ref, config_json, handed_at, outputs)
+    child_main(conn, trainer_ref, config_json, handed_at, outputs, ahead=kind == "ahead")
+
+
+def accepts(trainer: Callable, option: str) -> bool:
+    import inspect
+
+    return option in inspect.signature(trainer).parameters
 
 
 def run_options(trainer: Callable, outputs: dict | None) -> dict[str, Any]:
     """Checkpointing and resuming, for a trainer that takes them (`trainers.train.train` does; test doubles may not)."""
-    import inspect
     import os
 
     if not outputs:
         return {}
-    accepted = inspect.signature(trainer).parameters
     options = {"checkpoints": os.path.join(outputs["dir"], "checkpoints"), "resume_from": outputs.get("resume")}
-    return {k: v for k, v in options.items() if k in accepted and v is not None}
+    return {k: v for k, v in options.items() if accepts(trainer, k) and v is not None}
 
 
 def save_outputs(result, outputs: dict | None) -> dict[str, Any]:

@@ -107,14 +107,17 @@ def supervise(
     log,
     outputs: dict | None = None,
     store=None,
+    ahead: Callable[[], None] | None = None,
 ) -> Outcome:
     """Run the trial process to its end and say how it ended (`outputs`: see trial_process.child_main).
 
     With the study's artifact `store`, the run's per-epoch checkpoints are kept there (see
-    search.service.checkpoints); without one they are dropped.
+    search.service.checkpoints); without one they are dropped. `ahead` is called once, when this
+    trial has at most its last epoch left to train or is being stopped: the worker then claims its
+    next trial and hands it to the standby (`hand_ahead`), which prepares it while this one finishes.
     """
     ctx = _context()
-    taken = _STANDBY.take(spec.trainer, config_json, outputs)
+    taken = _STANDBY.take(spec.trainer, config_json, outputs, trial._trial_id)
     if taken:
         proc, parent_conn = taken
     else:
@@ -157,7 +160,9 @@ def supervise(
                 out.reason = exit_reason(proc.exitcode)
                 return out
             kind = message[0]
-            if kind == "started":
+            if kind == "ready":  # handed over ahead and prepared: its turn has come
+                parent_conn.send(GO)
+            elif kind == "started":
                 out.info.update(message[1])
                 pace.started()
             elif kind == "checkpoint":
@@ -199,6 +204,9 @@ def supervise(
                 if shutdown.is_set():
                     decision = STOP
                 parent_conn.send(decision)
+                if ahead is not None and not shutdown.is_set() and (decision == STOP or epoch >= spec.epochs - 1):
+                    ahead, prepare = None, ahead
+                    prepare()
             elif kind == "result":
                 proc.join(60)
                 out.result = message[1]
@@ -229,12 +237,24 @@ def _outlasts_budget(trial: optuna.Trial, spec: StudySpec, pace: budget.EpochPac
     return budget.outlasts_budget(spec.time_budget, spec.max_overrun, attrs, pace, epochs_left)
 
 
+def hand_ahead(trainer: str, config_json: str, outputs: dict | None, trial_id: int) -> bool:
+    """Give the standby its trial now, before its turn (see `supervise`'s `ahead`): True if one took it."""
+    return _STANDBY.hand_ahead(trainer, config_json, outputs, trial_id)
+
+
+def drop_ahead() -> None:
+    """Take back a trial handed over ahead (the worker stops before its turn): its process exits."""
+    _STANDBY.drop_ahead()
+
+
 class _Standby:
     """One trial process per worker, started ahead of its trial, that has already imported the trainer.
 
     It is started when a trial starts (so it imports, and warms up, while that trial trains) and handed the next
-    trial of the same trainer; a standby that died, or was made for another trainer, is replaced by
-    a fresh process as before. It holds no state: the worker's death kills it like any trial process.
+    trial of the same trainer: at that trial's start, or ahead of it (`hand_ahead`) when the worker
+    already knows it, so it prepares while the current trial finishes. A standby that died, or was
+    made for another trainer, is replaced by a fresh process as before. It holds no state: the
+    worker's death kills it like any trial process.
     """
 
     def __init__(self) -> None:
@@ -242,9 +262,34 @@ class _Standby:
         self.conn = None
         self.trainer = None
         self.registered = False
+        self.ahead: tuple | None = None  # (process, connection, trial id) handed a trial before its turn
 
-    def take(self, trainer: str, config_json: str, outputs: dict | None = None):
+    def hand_ahead(self, trainer: str, config_json: str, outputs: dict | None, trial_id: int) -> bool:
+        self.drop_ahead()
+        proc, conn = self.proc, self.conn
+        if proc is None or self.trainer != trainer or not proc.is_alive():
+            return False
+        try:
+            conn.send(("ahead", trainer, config_json, time.time(), outputs))
+        except (OSError, BrokenPipeError):
+            return False
+        self.proc = self.conn = self.trainer = None
+        self.ahead = (proc, conn, trial_id)
+        return True
+
+    def drop_ahead(self) -> None:
+        if self.ahead is not None:
+            _discard(*self.ahead[:2])
+            self.ahead = None
+
+    def take(self, trainer: str, config_json: str, outputs: dict | None = None, trial_id: int | None = None):
         """(process, connection) running `config_json`, or None when no usable standby is ready."""
+        if self.ahead is not None:
+            proc, conn, handed = self.ahead
+            self.ahead = None
+            if handed == trial_id:
+                return proc, conn  # a process that died meanwhile is seen by supervise, as any trial's
+            _discard(proc, conn)
         proc, conn, ready = self.proc, self.conn, self.trainer == trainer
         self.proc = self.conn = self.trainer = None
         if proc is None:
@@ -276,6 +321,7 @@ class _Standby:
         self.proc, self.conn, self.trainer = proc, parent_conn, trainer
 
     def stop(self) -> None:
+        self.drop_ahead()
         if self.proc is not None:
             _discard(self.proc, self.conn)
         self.proc = self.conn = self.trainer = None

@@ -42,7 +42,8 @@ from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage
 from search.service import checkpoints, models, orphans, recording
 from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
-from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, Heartbeat, supervise, with_retry
+from search.service.trial_runner import (COMPLETE, FAIL, INTERRUPTED, Heartbeat, drop_ahead, hand_ahead, supervise,
+                                        with_retry)
 
 log = logging.getLogger("hpsearch.worker")
 
@@ -63,6 +64,22 @@ class Claim:
     trial_id: int
     number: int  # -1 until run_trial has read it (under the trial's heartbeat)
     lock: dict[str, float]  # milliseconds waited for the budget lock, and held
+
+
+@dataclass
+class Opened:
+    """A claimed trial with its configuration sampled and its heartbeat running, not yet trained."""
+
+    study: optuna.Study
+    spec: StudySpec
+    trial: optuna.Trial
+    config: object  # trainers.config.TrainConfig
+    attrs: dict
+    tlog: "TrialLog"
+    heartbeat: Heartbeat
+    outputs: dict
+    store: object
+    ahead: bool = False  # handed to the standby process before its turn
 
 
 class Worker:
@@ -90,6 +107,7 @@ class Worker:
         self.refresher: FigureRefresher | None = None
         # Trial processes write their models and images here until the worker moves them to the study's store.
         self.outputs_dir = tempfile.mkdtemp(prefix="hpsearch-trials-")
+        self.ahead: Opened | None = None  # the next trial, claimed while the current one finishes
         atexit.register(shutil.rmtree, self.outputs_dir, True)
 
     # ---- signals ---------------------------------------------------------------------
@@ -108,6 +126,7 @@ class Worker:
         try:
             return self._serve()
         finally:
+            self.release_ahead()  # stopping with a trial claimed ahead: it is queued again
             self.refresher.stop()  # the figures show every trial this worker finished
 
     def _serve(self) -> int:
@@ -168,6 +187,8 @@ class Worker:
 
     def run_next(self) -> bool | str:
         """Run one trial of some study with budget left. True if one ran; 'done' if nothing is left."""
+        if self.run_ahead():
+            return True
         candidates = self.candidate_studies()
         random.shuffle(candidates)  # spread workers over studies
         all_done = bool(self.only) and len(candidates) == len(self.only)
@@ -253,26 +274,43 @@ class Worker:
 
     # ---- one trial -------------------------------------------------------------------
     def run_trial(self, study: optuna.Study, spec: StudySpec, claim: Claim) -> None:
-        # The heartbeat runs from the trial's creation: sampling its parameters can take seconds on a
-        # busy machine with a long history, longer than the grace before other workers call it stale,
-        # and a database outage right after the row was created must not orphan it. So the first
-        # beat, this worker's identity and the trial's number come under the running heartbeat, the
-        # last two waiting out an outage like every other write of a running trial.
+        opened = self.open_trial(study, spec, claim)
+        if opened is not None:
+            self.execute(opened)
+
+    def open_trial(self, study: optuna.Study, spec: StudySpec, claim: Claim) -> "Opened | None":
+        """Start the claimed trial's heartbeat and sample its configuration; None when it ended there.
+
+        The heartbeat runs from the trial's creation: sampling its parameters can take seconds on a
+        busy machine with a long history, longer than the grace before other workers call it stale,
+        and a database outage right after the row was created must not orphan it. So the first
+        beat, this worker's identity and the trial's number come under the running heartbeat, the
+        last two waiting out an outage like every other write of a running trial. The heartbeat
+        stops when `execute` (or `release_ahead`) is done with the trial.
+        """
         storage = study._storage
-        with Heartbeat(self.storage, claim.trial_id, log) as heartbeat:
+        heartbeat = Heartbeat(self.storage, claim.trial_id, log).__enter__()
+        try:
             heartbeat.beat()
             with_retry(lambda: storage.set_trial_user_attr(claim.trial_id, "worker", self.identity),
                        what="claiming the trial", log=log)
             claim = dataclasses.replace(claim, number=with_retry(lambda: storage.get_trial_number_from_id(claim.trial_id),
                                                                  what="claiming the trial", log=log))
             tlog = heartbeat.log = TrialLog(log, {"study": study.study_name, "trial": claim.number})
-            try:
-                self._run_claimed(study, spec, claim, tlog)
-            except optuna.exceptions.UpdateFinishedTrialError:
-                # Another worker took this trial for lost (its heartbeat looked stale) and queued a retry.
-                tlog.warning("another worker already failed this trial as stale; its retry will run it again")
+            opened = self._sample(study, spec, claim, tlog, heartbeat)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            heartbeat.__exit__(None, None, None)
+            log.warning("[study=%s] another worker already failed trial id %d as stale; its retry will run it again",
+                        study.study_name, claim.trial_id)
+            return None
+        except BaseException:
+            heartbeat.__exit__(None, None, None)
+            raise
+        if opened is None:
+            heartbeat.__exit__(None, None, None)
+        return opened
 
-    def _run_claimed(self, study: optuna.Study, spec: StudySpec, claim: Claim, tlog: TrialLog) -> None:
+    def _sample(self, study: optuna.Study, spec: StudySpec, claim: Claim, tlog: "TrialLog", heartbeat: Heartbeat) -> "Opened | None":
         from spaces import SpaceError, get_space
 
         # Every read and write of the claimed trial waits out a database outage: one that raised here
@@ -295,34 +333,114 @@ class Worker:
             outcome = recording.Outcome(state="fail", reason=reason)
             with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
             self.after_trial(study, spec, failed=True)
-            return
+            return None
         with_retry(lambda: trial.set_user_attr("config", config.to_dict()), **starting)
         if config.optimizer.name == "sgd":
             with_retry(lambda: trial.set_user_attr("momentum", config.optimizer.momentum), **starting)
         attrs = with_retry(lambda: trial.user_attrs, **starting)
-        retry_of = attrs.get("retry_of")
-        tlog.info("started%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "", _summary(config))
         outputs = {"dir": os.path.join(self.outputs_dir, f"trial-{claim.trial_id}"), "model": spec.keep_models > 0}
         os.makedirs(outputs["dir"], exist_ok=True)
         store = self.artifact_store(spec, tlog)
+        self.fetch_checkpoint(trial, attrs.get("resume_from"), store, outputs, tlog)
+        return Opened(study, spec, trial, config, attrs, tlog, heartbeat, outputs, store)
+
+    def execute(self, opened: "Opened") -> None:
+        """Run an opened trial to its end, record it, and stop its heartbeat."""
+        study, spec, trial, tlog = opened.study, opened.spec, opened.trial, opened.tlog
         try:
-            self.fetch_checkpoint(trial, attrs.get("resume_from"), store, outputs, tlog)
-            outcome = supervise(trial, spec, config.to_json(), self.shutdown, tlog, outputs, store)
-            with_retry(lambda: recording.record(trial, study, spec, outcome, store=store if outcome.state == COMPLETE else None),
-                       what="recording the result", log=tlog)
-            tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
-            if outcome.state != INTERRUPTED:  # an interrupted trial's retry resumes from its checkpoint
-                checkpoints.discard(store, with_retry(lambda: trial.user_attrs.get(checkpoints.ATTR), what="reading", log=tlog))
-            self.keep_model(study, spec, trial.number, outcome, tlog)
+            retry_of = opened.attrs.get("retry_of")
+            tlog.info("started%s%s: %s", f" (retry of trial {retry_of})" if retry_of is not None else "",
+                      " (prepared ahead)" if opened.ahead else "", _summary(opened.config))
+            store = opened.store
+            try:
+                outcome = supervise(trial, spec, opened.config.to_json(), self.shutdown, tlog, opened.outputs, store,
+                                    ahead=lambda: self.prepare_ahead(study, spec))
+                with_retry(lambda: recording.record(trial, study, spec, outcome, store=store if outcome.state == COMPLETE else None),
+                           what="recording the result", log=tlog)
+                tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
+                if outcome.state != INTERRUPTED:  # an interrupted trial's retry resumes from its checkpoint
+                    checkpoints.discard(store, with_retry(lambda: trial.user_attrs.get(checkpoints.ATTR), what="reading", log=tlog))
+                self.keep_model(study, spec, trial.number, outcome, tlog)
+            finally:
+                shutil.rmtree(opened.outputs["dir"], ignore_errors=True)
+            if outcome.state == INTERRUPTED:
+                with_retry(lambda: self.repairer.queue_retry(study, study._storage.get_trial(trial._trial_id), outcome.reason),
+                           what="queueing the retry", log=tlog)
+            elif outcome.state == FAIL:
+                self.requeue_confirmation(study, trial, tlog)
+            self.trials_run += 1
+            self.after_trial(study, spec, failed=outcome.state == FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            # Another worker took this trial for lost (its heartbeat looked stale) and queued a retry.
+            tlog.warning("another worker already failed this trial as stale; its retry will run it again")
         finally:
-            shutil.rmtree(outputs["dir"], ignore_errors=True)
-        if outcome.state == INTERRUPTED:
-            with_retry(lambda: self.repairer.queue_retry(study, study._storage.get_trial(trial._trial_id), outcome.reason),
+            opened.heartbeat.__exit__(None, None, None)
+
+    # ---- the next trial, ahead of its turn ------------------------------------------
+    def prepare_ahead(self, study: optuna.Study, spec: StudySpec) -> None:
+        """Claim this study's next trial while the current one finishes, and hand it to the standby.
+
+        Called once the current trial has at most its last epoch left (or is being stopped): the
+        standby process then loads, builds and rehearses the next trial meanwhile, and it starts
+        training the moment this one ends (`run_next` runs it first). Claimed like any trial, under
+        the budget lock, so --trials and the time budget hold; if the worker stops first, the trial
+        is queued again (`release_ahead`). Whatever goes wrong here costs only the head start.
+        """
+        if self.ahead is not None or self.shutdown.is_set():
+            return
+        try:
+            attrs = with_retry(lambda: study.user_attrs, what="reading the study", log=log)
+            if attrs.get(HALTED_ATTR) or not attrs.get(SPEC_ATTR):
+                return
+            spec = StudySpec.from_dict(attrs[SPEC_ATTR])  # as of now: a --resume may have changed --trials
+            claim = self.claim_trial(study, spec)
+            if claim is None:
+                return
+            opened = self.open_trial(study, spec, claim)
+        except Exception as exc:
+            log.warning("[study=%s] the next trial could not be prepared ahead (%s); it starts after this one",
+                        study.study_name, describe_error(exc))
+            return
+        if opened is None:
+            return
+        opened.ahead = hand_ahead(spec.trainer, opened.config.to_json(), opened.outputs, opened.trial._trial_id)
+        self.ahead = opened
+        opened.tlog.info("claimed ahead, while the worker's current trial finishes%s",
+                         "; its process prepares it" if opened.ahead else "")
+
+    def run_ahead(self) -> bool:
+        """Run the trial claimed ahead, if any (True). A study halted meanwhile gets it back, queued."""
+        opened, self.ahead = self.ahead, None
+        if opened is None:
+            return False
+        attrs = with_retry(lambda: opened.study.user_attrs, what="reading the study", log=opened.tlog)
+        if attrs.get(HALTED_ATTR) or self.shutdown.is_set():
+            self.ahead = opened
+            self.release_ahead("its study was halted before its turn" if attrs.get(HALTED_ATTR) else None)
+            return True
+        self.execute(opened)
+        return True
+
+    def release_ahead(self, why: str | None = None) -> None:
+        """The trial claimed ahead will not run here: it is recorded as interrupted and queued again, as
+        a trial stopped by a shutdown is (nothing a user launched is lost)."""
+        opened, self.ahead = self.ahead, None
+        if opened is None:
+            return
+        drop_ahead()
+        reason = f"interrupted before its turn: {why or 'the worker was asked to stop'}"
+        tlog = opened.tlog
+        try:
+            outcome = recording.Outcome(state=INTERRUPTED, reason=reason)
+            with_retry(lambda: recording.record(opened.trial, opened.study, opened.spec, outcome), what="recording", log=tlog)
+            with_retry(lambda: self.repairer.queue_retry(opened.study, opened.study._storage.get_trial(opened.trial._trial_id), reason),
                        what="queueing the retry", log=tlog)
-        elif outcome.state == FAIL:
-            self.requeue_confirmation(study, trial, tlog)
-        self.trials_run += 1
-        self.after_trial(study, spec, failed=outcome.state == FAIL)
+            tlog.info("%s; queued again", reason)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            tlog.warning("another worker already failed this trial as stale; its retry will run it again")
+        finally:
+            shutil.rmtree(opened.outputs["dir"], ignore_errors=True)
+            opened.heartbeat.__exit__(None, None, None)
 
     def requeue_confirmation(self, study: optuna.Study, trial: optuna.Trial, tlog: TrialLog) -> None:
         """A failed confirmation run is queued again (up to CONFIRM_ATTEMPTS runs in all): the slot it held in

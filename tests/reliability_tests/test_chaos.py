@@ -112,7 +112,8 @@ def test_random_worker_kills_and_database_restarts_lose_nothing(own_postgres, tm
     assert len(done) == TRIALS, (seed, len(done))
     assert not [t.number for t in trials if t.state in (TrialState.RUNNING, TrialState.WAITING)], seed
     failed = [t for t in trials if t.state == TrialState.FAIL]
-    assert len(failed) <= kills, (seed, kills, [(t.number, t.user_attrs.get("fail_reason")) for t in failed])
+    # A killed worker holds at most two trials: the one training and the next, claimed ahead of its turn.
+    assert len(failed) <= 2 * kills, (seed, kills, [(t.number, t.user_attrs.get("fail_reason")) for t in failed])
     for f in failed:
         retries = [t for t in trials if t.user_attrs.get("retry_of") == f.number]
         assert len(retries) == 1, (seed, f.number, f.user_attrs.get("fail_reason"), [r.number for r in retries])

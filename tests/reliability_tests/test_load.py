@@ -48,11 +48,15 @@ def test_sixteen_workers_on_one_study_of_two_hundred_trials(pg_url, record, tmp_
     trials = _check(pg_url, "load", 200)
     failed = sum(t.state == TrialState.FAIL for t in trials)
     assert failed == 0
-    startup = sorted(t.user_attrs["startup_seconds"] for t in trials if "startup_seconds" in t.user_attrs)
+    # A trial prepared ahead started in its process before its turn: its start is not the process's.
+    ahead = sum("prepared_seconds" in t.user_attrs for t in trials)
+    startup = sorted(t.user_attrs["startup_seconds"] for t in trials
+                     if "startup_seconds" in t.user_attrs and "prepared_seconds" not in t.user_attrs)
+    median = f"median trial process start {startup[len(startup) // 2]:.2f} s" if startup else "no trial process started at its turn"
     record("16 workers, one study of 200 trials (no-training trainer; heartbeat 5 s)",
            "200/200 finished, trial numbers unique, none RUNNING or WAITING, no failures, no deadlock",
-           f"{200 / seconds * 3600:.0f} trials/hour on {len(os.sched_getaffinity(0))} cores; median trial process start {startup[len(startup) // 2]:.2f} s",
-           storage="PostgreSQL")
+           f"{200 / seconds * 3600:.0f} trials/hour on {len(os.sched_getaffinity(0))} cores; {ahead} trials prepared ahead; "
+           f"{median} for the others", storage="PostgreSQL")
 
 
 def test_sixteen_workers_on_several_studies_at_once(pg_url, record, tmp_path):

@@ -39,8 +39,10 @@ def test_embedded_storage_with_two_workers_completes_a_real_study(journal_url, t
     # ... and the network each trial trains, whose depth and width decide how long it takes.
     both = text + (tmp_path / "logs" / "real-worker2.log").read_text()
     assert re.search(r"trial=\d+\] started: small_cnn depth=\d+ width=\d+ head=(none|\d+) bn=", both)
-    # Each trial ran in its own process, and says how long that process took to start.
-    assert all(t.user_attrs["startup_seconds"] > 0 for t in trials)
+    # Each trial ran in its own process, and says how long that process took to start; one that a
+    # worker prepared ahead (while its previous trial finished), how long preparing it took.
+    assert all(t.user_attrs.get("prepared_seconds", t.user_attrs["startup_seconds"]) > 0 for t in trials)
+    assert any("prepared_seconds" in t.user_attrs for t in trials)  # 4 trials on 2 workers: a worker's second
     # ... and how long its trainer took to finish its first training step.
     assert all(t.user_attrs["first_step_seconds"] > 0 for t in trials)
 
