@@ -11,10 +11,12 @@ fashion_mnist at its own 28 px, each contender runs as real trial processes, one
 - the share of step time spent waiting for input (small CNN on the CPU, batch 32);
 - a later trial once more in a standby process (TensorFlow imported before the trial starts, as
   a worker's next trial is), and in one that has also trained this very configuration on a few
-  images: the most a standby can do without knowing its trial's configuration in advance.
+  images: the most a standby can do without knowing its trial's configuration in advance;
+- a later trial prepared ahead: handed to its standby before its turn, as a worker hands it the
+  next trial while the current one trains its last epoch (`trainers.train.train(on_ready=...)`).
 
 Targets (issue 10): peak memory <= 2.5 GB and flat across the sizes; a later trial reaches its
-first step within 3 s; a later trial in a standby process starts training within 1 s (its start-up:
+first step within 3 s; a later trial prepared ahead starts training within 1 s (its start-up:
 the first step less that step's own compute); input wait < 5% of step time. Today's loader is not run at 24k (it would
 need about 38 GB in one process; this machine has less). `--quick`: the 1k folder and fashion_mnist.
 """
@@ -42,7 +44,8 @@ FASHION = "/usr/share/datasets/fashion-mnist"
 WORK = os.path.join(tempfile.gettempdir(), "hpsearch-bench-data")
 CONTENDERS = {"legacy": "before", "new_first": "after, first trial", "new_later": "after, later trial",
               "new_standby": "after, later trial, standby process",
-              "new_standby_same": "after, standby that trained this architecture"}
+              "new_standby_same": "after, standby that trained this architecture",
+              "new_prepared": "after, standby handed its trial ahead"}
 
 
 def _write_images(job) -> None:
@@ -89,7 +92,7 @@ def keras_home_with_fashion() -> str:
 
 
 def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, steps: int, *, standby: bool = False,
-              warm_same: bool = False) -> dict:
+              warm_same: bool = False, prepared: bool = False) -> dict:
     """One trial process; its JSON line plus its peak resident memory.
 
     With `standby`, the process imports first and the trial starts once it says it is ready, as
@@ -102,7 +105,8 @@ def run_trial(loader: str, dataset: str, image_size: int | None, cache: str, ste
     env = child_env(HPSEARCH_CACHE=cache, KERAS_HOME=keras_home_with_fashion())
     with tempfile.TemporaryFile("w+") as err:
         if standby:
-            proc = subprocess.Popen([*args, "--standby", *(["--warm-same"] if warm_same else [])], env=env,
+            flags = ["--standby", *(["--warm-same"] if warm_same else []), *(["--prepared"] if prepared else [])]
+            proc = subprocess.Popen([*args, *flags], env=env,
                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, text=True)
             if proc.stdout.readline().strip() == "ready":
                 proc.stdin.write(f"{time.time()!r}\n")
@@ -136,6 +140,8 @@ def measure(dataset: str, image_size: int | None, legacy: bool, steps: int) -> d
     row["new_standby"] = run_trial("new", dataset, image_size, cache, steps, standby=True)
     log("  new loader: later trial in a standby process that has trained this very architecture already")
     row["new_standby_same"] = run_trial("new", dataset, image_size, cache, steps, standby=True, warm_same=True)
+    log("  new loader: later trial handed to its standby ahead (prepared while the previous trial trains)")
+    row["new_prepared"] = run_trial("new", dataset, image_size, cache, steps, standby=True, prepared=True)
     row["cache_mb"] = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(cache) for f in fs) / 2**20
     for name in CONTENDERS:
         if name in row:

@@ -3,9 +3,12 @@
 `python -m benchmarks.data_trial --loader new|legacy --dataset D [--image-size N] --started T`
 (or `--standby`: as a worker's standby trial process, import the trainer and warm up for a trial
 like this one, then read T on stdin; `--warm-same`: warm up by training this very configuration
-too) prints one JSON line: seconds from T (when the trial was handed over) to the end of the first
-training step, the steady time of one step, the start-up (everything before the first step's own
-compute), and the share of step time spent waiting for input over the next steps. The parent reads
+too; `--prepared`: as a standby handed its trial while the previous one still trains, also load
+the data, build the model and rehearse its first step, then read T, as `trainers.train.train`'s
+`on_ready` lets a trial process do) prints one JSON line: seconds from T (when the trial was
+handed over, or its turn came) to the end of the first training step, the steady time of one
+step, the start-up (everything before the first step's own compute), and the share of step time
+spent waiting for input over the next steps. The parent reads
 this process's peak resident memory from the kernel (wait4).
 
 The new loader's first step is timed inside the real trainer (`trainers.train.train`, the
@@ -43,6 +46,9 @@ def main() -> None:
     parser.add_argument("--warm-same", action="store_true",
                         help="with --standby: also train this trial's own configuration on a few images before the "
                              "trial starts (what a standby could do at best without knowing the trial in advance)")
+    parser.add_argument("--prepared", action="store_true",
+                        help="with --standby: get the trial before its turn, load and prepare it, then wait "
+                             "(a worker hands its standby the next trial while the current one trains)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
@@ -64,8 +70,13 @@ def main() -> None:
 
             seen = preload(config.data)  # kept for the trial's own load_splits, as warm_up's is
             trainers.train.train(config, head_splits(seen, 16, 8), measure_latency=False)
+
+    def wait_for_turn() -> None:
         print("ready", flush=True)
         args.started = float(sys.stdin.readline())
+
+    if args.standby and not args.prepared:
+        wait_for_turn()
 
     import keras
 
@@ -89,8 +100,17 @@ def main() -> None:
     else:
         from trainers.train import train
 
-        result = train(config, head_splits(data, EPOCH_BATCHES * args.batch_size, args.batch_size), measure_latency=False)
-        first_step = loaded - args.started + result.history[0]["first_step_seconds"]
+        turn = {}
+
+        def on_ready() -> None:
+            wait_for_turn()
+            turn["at"] = time.time()
+
+        result = train(config, head_splits(data, EPOCH_BATCHES * args.batch_size, args.batch_size), measure_latency=False,
+                       on_ready=on_ready if args.prepared else None)
+        # Prepared: the trainer's clock starts when the trial's turn came; else when it was called.
+        began = turn["at"] if args.prepared else loaded
+        first_step = began - args.started + result.history[0]["first_step_seconds"]
         model = result.model
     batches = iter(pipeline(data.train, data.num_classes, args.batch_size, training=True, seed=0).repeat())
     waited = stepped = first_batch = 0.0
@@ -112,8 +132,8 @@ def main() -> None:
         # first batch of the whole training split, which a real trial waits for and the short epoch did not.
         "startup_seconds": max(0.0, first_step - step) + (first_batch if args.loader == "new" else 0.0),
         "first_batch_seconds": first_batch,
-        "seconds_to_start_loading": t_load - args.started,  # what the trial did before loading (imports, unless standby)
-        "seconds_loading_data": loaded - t_load,
+        "seconds_to_start_loading": 0.0 if args.prepared else t_load - args.started,  # what the trial did before loading (imports, unless standby)
+        "seconds_loading_data": 0.0 if args.prepared else loaded - t_load,  # prepared: before its turn
         "input_wait_share": waited / (waited + stepped),
         "step_seconds": step,
         "sizes": data.sizes(),

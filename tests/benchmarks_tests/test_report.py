@@ -234,3 +234,25 @@ def test_a_resummary_keeps_the_command_that_produced_the_runs(tmp_path, monkeypa
     write_result("bench", False, {"rows": 3}, started=time.monotonic(), path=path, ran=1)
     with open(path, encoding="utf-8") as f:
         assert json.load(f)["command"] == "python -m benchmarks.pilot --hours 0"
+
+
+@pytest.mark.parametrize("prepared, met", [(0.06, True), (1.4, False), (None, False)])
+def test_the_start_up_target_is_judged_on_trials_prepared_ahead_when_they_were_measured(prepared, met):
+    """A worker's later trial is prepared ahead; a result from before that row judges the plain standby (1.78 s)."""
+    from benchmarks.report_data import data, data_targets
+
+    doc = copy.deepcopy(result("data"))
+    for r in doc["rows"]:
+        r["new_standby"] = {**r["new_standby"], "startup_seconds": 1.78}
+        if prepared is None:
+            r.pop("new_prepared", None)
+        else:
+            r["new_prepared"] = {**r["new_standby"], "startup_seconds": prepared}
+    (startup,) = [row for row in data_targets(doc) if "starts training within" in row[1]]
+    assert startup[3] is met
+    assert ("prepared ahead" in startup[1]) is (prepared is not None)
+    assert f"{prepared if prepared is not None else 1.78:.2f} s" in startup[2]
+    out = text(data(doc, report.provenance))
+    assert ("a later trial its worker prepared ahead" in out) is (prepared is not None)  # the table's row
+    if prepared is not None:
+        assert f"started training {prepared:.2f} s after its turn came, against 1.78 s" in out
