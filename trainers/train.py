@@ -188,7 +188,7 @@ class _Loop:
                 start = self._resume(saved, same_phase=saved.phase == index)
                 saved = None
             if self.on_ready is not None:
-                _rehearse(self.built.model, self.train_ds)
+                _rehearse(self.built.model, self.train_ds, self.config.training.batch_size)
                 self.on_ready()
                 self.on_ready, self.started = None, time.perf_counter()
             self.built.model.fit(
@@ -324,7 +324,7 @@ def _build_state(model: keras.Model, ds) -> None:
     build(data_batch=ds.element_spec)
 
 
-def _rehearse(model: keras.Model, ds) -> None:
+def _rehearse(model: keras.Model, ds, batch_size: int) -> None:
     """Run one training step on a throwaway batch shaped like `ds`'s, then put the model back as it was.
 
     The first step of a compiled model pays for tracing its training function and for TensorFlow's
@@ -338,10 +338,13 @@ def _rehearse(model: keras.Model, ds) -> None:
     from keras.src.backend.tensorflow.trainer import TFEpochIterator
 
     def zeros(spec):
-        return tf.zeros([2 if d is None else d for d in spec.shape], spec.dtype)
+        return tf.zeros([batch_size if d is None else d for d in spec.shape], spec.dtype)
 
+    # A whole training batch: the kernels' set-up and buffers depend on the shapes they run on (a
+    # batch of 2 left about a second of the first real step at 224 px). The batch size stays unknown
+    # in the dataset's spec, as in `ds`, so the step is the one fit runs.
     batch = tf.nest.map_structure(zeros, ds.element_spec)
-    throwaway = tf.data.Dataset.from_tensor_slices(batch).batch(2)  # the batch size stays unknown, as in `ds`
+    throwaway = tf.data.Dataset.from_tensor_slices(batch).batch(batch_size)
     state = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
     saved = [v.numpy() for v in state]
     model.make_train_function()
