@@ -124,7 +124,9 @@ def _warm_same(doc) -> list[str]:
     if best < 0.25 or worst < 0 < best:
         out.append(f"- Warming up on the trial's own architecture {spread}: no consistent gain, so what is left is paid "
                    "per model (building it, tracing its training step, optimising that graph, its first kernels), and "
-                   "only a standby told its trial's configuration before the trial starts could take it off the trial's time.")
+                   "only a standby told its trial's configuration before the trial starts can take it off the trial's time"
+                   + (", as a worker's trial prepared ahead is (below)." if any(isinstance(r.get("new_prepared"), dict) for r in doc["rows"])
+                      else "."))
     else:
         out.append(f"- Warming up on the trial's own architecture {spread}: a standby that guessed the next "
                    "configuration would gain about that much.")

@@ -173,7 +173,7 @@ def test_data_memory_target_follows_the_peaks(peak, met):
 
     doc = copy.deepcopy(result("data"))
     for r in doc["rows"]:
-        for key in ("new_first", "new_later", "new_standby"):
+        for key in ("new_first", "new_later", "new_standby", "new_prepared"):
             if isinstance(r.get(key), dict):
                 r[key]["peak_rss_mb"] = peak
     (memory,) = [row for row in data_targets(doc) if "peak resident memory" in row[1]]
