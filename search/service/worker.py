@@ -201,9 +201,7 @@ class Worker:
             except SpecError as exc:  # e.g. a sampler this worker cannot build: other workers may
                 log.error("[study=%s] cannot run here: %s", name, exc)
                 continue
-            counts = counts_from_states(self.storage.count_states(study._study_id))
-            if (counts.running or counts.failed) and self.repairer.repair(study, counts.failed):
-                counts = counts_from_states(self.storage.count_states(study._study_id))
+            counts = self.repaired_counts(study)
             if counts.finished < spec.trial_limit:
                 all_done = False
             if counts.counted >= spec.trial_limit and counts.waiting == 0:
@@ -214,6 +212,13 @@ class Worker:
             self.run_trial(study, spec, claim)
             return True
         return "done" if all_done else False
+
+    def repaired_counts(self, study: optuna.Study):
+        """The study's trial counts, after failing and queueing again the trials of dead workers."""
+        counts = counts_from_states(self.storage.count_states(study._study_id))
+        if (counts.running or counts.failed) and self.repairer.repair(study, counts.failed):
+            counts = counts_from_states(self.storage.count_states(study._study_id))
+        return counts
 
     def load(self, name: str, spec: StudySpec) -> optuna.Study:
         return optuna.load_study(
@@ -393,6 +398,8 @@ class Worker:
             if attrs.get(HALTED_ATTR) or not attrs.get(SPEC_ATTR):
                 return
             spec = StudySpec.from_dict(attrs[SPEC_ATTR])  # as of now: a --resume may have changed --trials
+            # As before any claim: a dead worker's trial, queued again now, is the one claimed (retries first).
+            self.repaired_counts(study)
             claim = self.claim_trial(study, spec)
             if claim is None:
                 return

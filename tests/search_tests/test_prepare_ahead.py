@@ -78,3 +78,29 @@ def test_a_real_trial_prepared_ahead_starts_training_without_building_or_tracing
         # One step's compute against building, tracing and optimising a model: about 10x apart (the
         # next standby, importing TensorFlow beside the prepared trial's first step, takes some of it back).
         assert t.user_attrs["first_step_seconds"] < first / 3, (t.number, t.user_attrs["first_step_seconds"], first)
+
+
+def test_the_trial_claimed_ahead_is_a_dead_workers_trial_queued_again_first(journal_url, tmp_path):
+    """Claiming ahead repairs first, as every claim does: a lost trial's retry goes before new trials,
+    and the budget counts it (a retry found only later would run past --trials)."""
+    from search.core.storage import open_storage
+    from tests.reliability_tests.test_worker_death import _leave_row
+
+    run_cli("launch", "lost", *LOGGED, "--trials", "3", "--epochs", "6", storage=journal_url, check=True)
+    env = {"HPSEARCH_TEST_EPOCH_SECONDS": "0.5", "HPSEARCH_TEST_TRAINING_LOG": str(tmp_path / "training.jsonl")}
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(journal_url, "--study", "lost", "--idle-exit", "5", log_path=str(log_path), **env)
+    try:
+        # While trial 0 trains (its last epoch is at least 2 s away), a dead worker's trial appears:
+        # failed, its retry never queued.
+        wait_for(lambda: any(t.intermediate_values for t in trials_of(journal_url, "lost")), 120, "trial 0's first epoch")
+        storage = open_storage(journal_url).optuna
+        lost = _leave_row(storage, storage.get_study_id_from_name("lost"), TrialState.FAIL, {}, age_s=60)
+        assert worker.wait(300) == 0, log_path.read_text()
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    trials = {t.number: t for t in trials_of(journal_url, "lost")}
+    (retry,) = [t for t in trials.values() if t.user_attrs.get("retry_of") == lost]
+    assert "prepared_seconds" in retry.user_attrs and retry.datetime_start < trials[0].datetime_complete
+    assert finished(journal_url, "lost") == 3
