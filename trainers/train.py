@@ -335,7 +335,11 @@ def _rehearse(model: keras.Model, ds, batch_size: int) -> None:
     the batch comes from its own dataset, so the trial's shuffling is untouched.
     """
     import tensorflow as tf
-    from keras.src.backend.tensorflow.trainer import TFEpochIterator
+
+    try:  # Keras's own class, not its public API: where a Keras version lacks it, the run is not rehearsed
+        from keras.src.backend.tensorflow.trainer import TFEpochIterator
+    except ImportError:
+        return
 
     def zeros(spec):
         return tf.zeros([batch_size if d is None else d for d in spec.shape], spec.dtype)

@@ -137,9 +137,9 @@ class _TurnWaiter:
             raise _NotNeeded from None
         if answer != GO:
             raise _NotNeeded
-        turn = time.time()
-        # Its start-up is from "go" (the trainer goes on at once): preparing cost the worker no time.
-        self.started(startup_seconds=time.time() - turn, prepared_seconds=prepared, waited_seconds=turn - self.handed_at - prepared)
+        # Started before its turn: from "go" the trainer goes on at once, and what preparing took
+        # (`prepared_seconds`) cost the worker no time.
+        self.started(startup_seconds=0.0, prepared_seconds=prepared)
 
 
 def standby_main(conn, preload: str, hint_json: str | None = None) -> None:

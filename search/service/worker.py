@@ -295,6 +295,7 @@ class Worker:
         """
         storage = study._storage
         heartbeat = Heartbeat(self.storage, claim.trial_id, log).__enter__()
+        opened, tlog = None, TrialLog(log, {"study": study.study_name, "trial": f"id {claim.trial_id}"})  # until its number is read
         try:
             heartbeat.beat()
             with_retry(lambda: storage.set_trial_user_attr(claim.trial_id, "worker", self.identity),
@@ -304,15 +305,11 @@ class Worker:
             tlog = heartbeat.log = TrialLog(log, {"study": study.study_name, "trial": claim.number})
             opened = self._sample(study, spec, claim, tlog, heartbeat)
         except optuna.exceptions.UpdateFinishedTrialError:
-            heartbeat.__exit__(None, None, None)
-            log.warning("[study=%s] another worker already failed trial id %d as stale; its retry will run it again",
-                        study.study_name, claim.trial_id)
-            return None
-        except BaseException:
-            heartbeat.__exit__(None, None, None)
-            raise
-        if opened is None:
-            heartbeat.__exit__(None, None, None)
+            # Another worker took this trial for lost (its heartbeat looked stale) and queued a retry.
+            tlog.warning("another worker already failed this trial as stale; its retry will run it again")
+        finally:
+            if opened is None:  # ended here (or raised): nothing will run it
+                heartbeat.__exit__(None, None, None)
         return opened
 
     def _sample(self, study: optuna.Study, spec: StudySpec, claim: Claim, tlog: "TrialLog", heartbeat: Heartbeat) -> "Opened | None":
@@ -369,8 +366,7 @@ class Worker:
             finally:
                 shutil.rmtree(opened.outputs["dir"], ignore_errors=True)
             if outcome.state == INTERRUPTED:
-                with_retry(lambda: self.repairer.queue_retry(study, study._storage.get_trial(trial._trial_id), outcome.reason),
-                           what="queueing the retry", log=tlog)
+                self.queue_again(study, trial, outcome.reason, tlog)
             elif outcome.state == FAIL:
                 self.requeue_confirmation(study, trial, tlog)
             self.trials_run += 1
@@ -420,34 +416,40 @@ class Worker:
         opened, self.ahead = self.ahead, None
         if opened is None:
             return False
-        attrs = with_retry(lambda: opened.study.user_attrs, what="reading the study", log=opened.tlog)
-        if attrs.get(HALTED_ATTR) or self.shutdown.is_set():
-            self.ahead = opened
-            self.release_ahead("its study was halted before its turn" if attrs.get(HALTED_ATTR) else None)
-            return True
-        self.execute(opened)
+        halted = with_retry(lambda: opened.study.user_attrs, what="reading the study", log=opened.tlog).get(HALTED_ATTR)
+        if halted or self.shutdown.is_set():
+            self._release(opened, "its study was halted before its turn" if halted else None)
+        else:
+            self.execute(opened)
         return True
 
-    def release_ahead(self, why: str | None = None) -> None:
-        """The trial claimed ahead will not run here: it is recorded as interrupted and queued again, as
-        a trial stopped by a shutdown is (nothing a user launched is lost)."""
+    def release_ahead(self) -> None:
+        """The worker stops with a trial claimed ahead: it is queued again (`_release`)."""
         opened, self.ahead = self.ahead, None
-        if opened is None:
-            return
+        if opened is not None:
+            self._release(opened)
+
+    def _release(self, opened: Opened, why: str | None = None) -> None:
+        """A trial claimed ahead will not run here: it is recorded as interrupted and queued again, as
+        a trial stopped by a shutdown is (nothing a user launched is lost)."""
         drop_ahead()
         reason = f"interrupted before its turn: {why or 'the worker was asked to stop'}"
         tlog = opened.tlog
         try:
             outcome = recording.Outcome(state=INTERRUPTED, reason=reason)
             with_retry(lambda: recording.record(opened.trial, opened.study, opened.spec, outcome), what="recording", log=tlog)
-            with_retry(lambda: self.repairer.queue_retry(opened.study, opened.study._storage.get_trial(opened.trial._trial_id), reason),
-                       what="queueing the retry", log=tlog)
+            self.queue_again(opened.study, opened.trial, reason, tlog)
             tlog.info("%s; queued again", reason)
         except optuna.exceptions.UpdateFinishedTrialError:
             tlog.warning("another worker already failed this trial as stale; its retry will run it again")
         finally:
             shutil.rmtree(opened.outputs["dir"], ignore_errors=True)
             opened.heartbeat.__exit__(None, None, None)
+
+    def queue_again(self, study: optuna.Study, trial: optuna.Trial, reason: str, tlog: "TrialLog") -> None:
+        """Queue an interrupted trial's retry (its lineage and checkpoint go with it)."""
+        with_retry(lambda: self.repairer.queue_retry(study, study._storage.get_trial(trial._trial_id), reason),
+                   what="queueing the retry", log=tlog)
 
     def requeue_confirmation(self, study: optuna.Study, trial: optuna.Trial, tlog: TrialLog) -> None:
         """A failed confirmation run is queued again (up to CONFIRM_ATTEMPTS runs in all): the slot it held in
