@@ -74,13 +74,15 @@ class PostgresCluster:
              "-c", "shared_buffers=64MB"],
             stdout=log, stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody,
         )
-        deadline = time.monotonic() + 120  # a busy machine starts a server slowly
-        while time.monotonic() < deadline:
-            ok = subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True)
-            if ok.returncode == 0:
-                return
-            time.sleep(0.2)
-        raise RuntimeError("PostgreSQL did not start; see server.log")
+        from tests.search_tests.helpers import wait_for
+
+        def ready() -> bool:
+            return subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True).returncode == 0
+
+        try:
+            wait_for(ready, "PostgreSQL to accept connections", watch=[self._proc], poll=0.2)
+        except AssertionError as exc:
+            raise RuntimeError(f"PostgreSQL did not start ({exc}); see server.log") from None
 
     def stop(self) -> None:
         if self._proc and self._proc.poll() is None:
@@ -170,17 +172,18 @@ def cli_env(storage: str | None = None, **extra) -> dict[str, str]:
     return env
 
 
-def run_cli(*args: str, storage: str | None = None, timeout: float = 300, check: bool = False, **env) -> subprocess.CompletedProcess:
-    """Run the installed `hpsearch` console command, as a user would."""
+def run_cli(*args: str, storage: str | None = None, timeout: float = 600, check: bool = False, **env) -> subprocess.CompletedProcess:
+    """Run the installed `hpsearch` console command, as a user would (the timeout only catches a hang)."""
     proc = subprocess.run([HPSEARCH, *args], env=cli_env(storage, **env), capture_output=True, text=True, timeout=timeout, cwd=REPO)
     if check and proc.returncode != 0:
         raise AssertionError(f"hpsearch {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
     return proc
 
 
-def start_worker(storage: str, *args: str, log_path: str | None = None, **env) -> subprocess.Popen:
+def start_worker(storage: str, *args: str, log_path: str | None = None, flags=(), **env) -> subprocess.Popen:
+    """`hpsearch [flags] worker [args]` in the background, its output in `log_path`."""
     out = open(log_path, "w") if log_path else subprocess.DEVNULL
-    return subprocess.Popen([HPSEARCH, "worker", *args], env=cli_env(storage, **env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
+    return subprocess.Popen([HPSEARCH, *flags, "worker", *args], env=cli_env(storage, **env), stdout=out, stderr=subprocess.STDOUT, cwd=REPO)
 
 
 @contextlib.contextmanager
@@ -195,14 +198,19 @@ def serve_dashboard(storage: str, *args: str):
     base = f"http://127.0.0.1:{port}"
     answered = False
     try:
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
+        from tests.search_tests.helpers import wait_for
+
+        def answers() -> bool:
             try:
                 urllib.request.urlopen(f"{base}/api/studies", timeout=5).read()
-                answered = True
-                break
+                return True
             except OSError:
-                time.sleep(0.3)
+                return False
+
+        try:
+            answered = wait_for(answers, "the dashboard to answer", watch=[proc], poll=0.3)
+        except AssertionError:
+            pass  # reported below, with the dashboard's output
         if answered:
             yield proc, base
     finally:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from engine import Dockerd, EngineError
 
 from tests.deploy_tests.deploy_files import compose_v2
-from tests.search_tests.helpers import wait_for
+from tests.search_tests.helpers import HANG_GUARD, wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -112,9 +112,9 @@ class Stack:
     def logs(self, service: str = "") -> str:
         return self.compose("logs", "--no-color", *([service] if service else []), check=False).stdout
 
-    def wait_for(self, predicate, timeout: float, what: str, poll: float = 1.0):
-        """Polls `predicate` until it returns something truthy; the service logs on timeout."""
+    def wait_for(self, predicate, what: str, poll: float = 1.0, timeout: float = HANG_GUARD):
+        """Polls `predicate` until it returns something truthy; the service logs if it never does."""
         try:
-            return wait_for(predicate, timeout, what, poll)
+            return wait_for(predicate, what, poll=poll, timeout=timeout)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n{self.logs()[-6000:]}") from None

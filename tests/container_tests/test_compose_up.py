@@ -70,7 +70,7 @@ def up_workers(stack) -> None:
 def test_database_and_schema_init_and_the_database_is_not_published(stack):
     stack.compose("up", "-d", "init")
     [init] = stack.wait_for(lambda: [c for c in stack.containers("init") if c["State"]["Status"] == "exited"] or None,
-                            180, "the one-shot init service to exit")
+                            "the one-shot init service to exit")
     assert init["State"]["ExitCode"] == 0, stack.logs("init")
     assert "no studies" in stack.logs("init")
     [pg] = stack.containers("postgres")
@@ -108,7 +108,7 @@ def test_a_study_runs_stops_gracefully_and_finishes_its_exact_budget(stack):
     assert launched.returncode == 0, launched.stderr
     assert stack.cli_json("status", STUDY)["study"]["budget"] == BUDGET
 
-    running = stack.wait_for(lambda: [t for t in trials(stack) if t["state"] == "RUNNING"], 300, "a running trial")
+    running = stack.wait_for(lambda: [t for t in trials(stack) if t["state"] == "RUNNING"], "a running trial")
     # Every process in a worker container runs as the image's user, never root.
     for c in workers:
         top = stack.engine.docker("top", c["Id"], "-eo", "pid,uid,args").stdout.splitlines()[1:]
@@ -130,9 +130,10 @@ def test_a_study_runs_stops_gracefully_and_finishes_its_exact_budget(stack):
 
     # Started again: the queued trial runs, and the study finishes its exact budget.
     up_workers(stack)
-    stack.wait_for(lambda: stack.cli_json("status", STUDY)["study"]["state"] == "done", 900, "the study to finish")
+    stack.wait_for(lambda: stack.cli_json("status", STUDY)["study"]["state"] == "done", "the study to finish",
+                   timeout=900)  # the image's first trials also load TensorFlow in a fresh container
     for c in stack.containers("worker-cpu"):
-        stack.wait_for(lambda: "idle: no study has a trial to run" in container_log(stack, c), 180, f"{c['Name']} to go idle")
+        stack.wait_for(lambda: "idle: no study has a trial to run" in container_log(stack, c), f"{c['Name']} to go idle")
     summary = stack.cli_json("status", STUDY)
     final = summary["trials"]
     assert summary["study"]["complete"] == BUDGET, final
@@ -179,7 +180,7 @@ def test_the_dashboard_answers_on_loopback_only(stack):
         except OSError:
             return None
 
-    body = stack.wait_for(studies, 180, "the dashboard on 127.0.0.1")
+    body = stack.wait_for(studies, "the dashboard on 127.0.0.1")
     assert STUDY in body
     assert not connects(gateway(stack), port), "the dashboard answers on a non-loopback host address"
 

@@ -101,7 +101,7 @@ def cases(tmp_path) -> list[tuple[str, list[str], str, dict]]:
 
 def test_bad_input_is_one_line_and_harmless(pg_url, postgres, tmp_path, record):
     run_cli("launch", "keep", *PACED, "--trials", "2", "--epochs", "2", "--pruner", "none", "--workers", "1",
-            "--log-dir", str(tmp_path / "logs"), storage=pg_url, check=True, timeout=120)
+            "--log-dir", str(tmp_path / "logs"), storage=pg_url, check=True)
     run_cli("launch", "fresh", *PACED, "--trials", "2", storage=pg_url, check=True)
     before = snapshot(pg_url)
     rows = []
@@ -109,7 +109,7 @@ def test_bad_input_is_one_line_and_harmless(pg_url, postgres, tmp_path, record):
         storage = pg_url
         if "HPSEARCH_DB_PASSWORD" in env:  # the URL without its password: the environment's wrong one is used
             storage = f"postgresql://hpsearch@127.0.0.1:{postgres.port}/postgres"
-        proc = run_cli(*args, storage=storage, timeout=120, **env)
+        proc = run_cli(*args, storage=storage, **env)
         lines = proc.stderr.strip().splitlines()
         assert proc.returncode != 0, what
         assert len(lines) == 1, (what, proc.stderr)

@@ -47,7 +47,7 @@ def test_each_broken_trial_fails_alone_and_the_worker_goes_on(pg_url, record):
 
 def test_a_study_whose_every_trial_fails_halts_with_a_clear_message(pg_url, tmp_path, record):
     proc = run_cli("launch", "doomed", *BASE, "--trainer", "tests.doubles_faults:segfault", "--trials", "5",
-                   "--max-failures", "3", "--workers", "1", "--log-dir", str(tmp_path), storage=pg_url, timeout=300)
+                   "--max-failures", "3", "--workers", "1", "--log-dir", str(tmp_path), storage=pg_url)
     assert proc.returncode == 1
     assert "study 'doomed' halted: the last 3 trials failed (latest: trial process crashed (SIGSEGV))" in proc.stderr
     status = run_cli("status", storage=pg_url, check=True)

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import finished, trials_of, wait_for
+from tests.search_tests.helpers import HANG_GUARD, finished, trials_of, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -24,16 +24,16 @@ def test_database_outage_longer_than_a_heartbeat(own_postgres, tmp_path, record)
     workers = [start_worker(url, "--study", "outage", "--idle-exit", "10", log_path=str(p), HPSEARCH_TEST_EPOCH_SECONDS="0.4")
                for p in logs]
     try:
-        wait_for(lambda: finished(url, "outage") >= 2, 120, "two finished trials")
+        wait_for(lambda: finished(url, "outage") >= 2, "two finished trials")
         before = {t.number: t.state for t in trials_of(url, "outage") if t.state in (TrialState.COMPLETE, TrialState.PRUNED)}
         own_postgres.stop()
         down = 8.0  # heartbeat 1 s, stale after 3 s: the outage outlasts both
         time.sleep(down)
         own_postgres.start()
         restarted = time.monotonic()
-        wait_for(lambda: finished(url, "outage") > len(before), 120, "a trial to finish after the restart")
+        wait_for(lambda: finished(url, "outage") > len(before), "a trial to finish after the restart")
         recovered = time.monotonic() - restarted
-        codes = [w.wait(240) for w in workers]
+        codes = [w.wait(HANG_GUARD) for w in workers]
     finally:
         for w in workers:
             if w.poll() is None:
@@ -96,8 +96,8 @@ def test_resume_after_stopping_every_worker_and_the_database(own_postgres, tmp_p
     run_cli("launch", "other", *PACED, "--trials", "3", "--epochs", "5", storage=url, check=True)
     # 1 s epochs: a trial that has reported 1 to 3 of its 5 epochs still has 2 s or more to run.
     workers = [start_worker(url, HPSEARCH_TEST_EPOCH_SECONDS="1.0") for _ in range(2)]
-    wait_for(lambda: finished(url, "resume") + finished(url, "other") >= 2, 180, "progress")
-    wait_for(lambda: _mid_trial(url, {w.pid for w in workers}), 180, "both workers mid-trial", poll=0.1)
+    wait_for(lambda: finished(url, "resume") + finished(url, "other") >= 2, "progress")
+    wait_for(lambda: _mid_trial(url, {w.pid for w in workers}), "both workers mid-trial", poll=0.1)
     for w in workers:
         w.send_signal(signal.SIGTERM)
     assert [w.wait(120) for w in workers] == [0, 0]  # compose's stop_grace_period is 2 minutes
@@ -106,11 +106,11 @@ def test_resume_after_stopping_every_worker_and_the_database(own_postgres, tmp_p
     logs = [tmp_path / f"new{i}.log" for i in range(2)]
     workers = [start_worker(url, "--idle-exit", "8", log_path=str(p), HPSEARCH_TEST_EPOCH_SECONDS="0.1") for p in logs]
     for p in logs:  # each has tried, found no database, and is waiting to try again
-        wait_for(lambda: "retrying in" in p.read_text(), 120, f"{p.name} to find the database down")
+        wait_for(lambda: "retrying in" in p.read_text(), f"{p.name} to find the database down")
     assert all(w.poll() is None for w in workers), "a worker gave up on a database that is still starting"
     own_postgres.start()
     started = time.monotonic()
-    assert [w.wait(240) for w in workers] == [0, 0]
+    assert [w.wait(HANG_GUARD) for w in workers] == [0, 0]
     for name, budget in (("resume", 6), ("other", 3)):
         trials = trials_of(url, name)
         assert finished(url, name) == budget

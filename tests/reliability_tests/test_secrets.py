@@ -24,7 +24,7 @@ def test_the_password_never_appears(postgres, pg_url, tmp_path, record):
     for url in (pg_url, raw_url):
         name = "raw" if url == raw_url else "quoted"
         proc = run_cli("launch", name, *PACED, "--trials", "2", "--epochs", "2", "--workers", "1",
-                       "--log-dir", str(tmp_path / "logs"), storage=url, timeout=180)
+                       "--log-dir", str(tmp_path / "logs"), storage=url)
         assert proc.returncode == 0, proc.stderr
         texts += [proc.stdout, proc.stderr]
     log = tmp_path / "worker.log"
@@ -32,12 +32,12 @@ def test_the_password_never_appears(postgres, pg_url, tmp_path, record):
     assert worker.wait(60) == 0
     for args in (["status"], ["status", "raw", "--format", "json"], ["report", "raw"], ["export", "raw", "-o", str(tmp_path / "best.yaml")],
                  ["-v", "status"], ["worker", "--study", "quoted", "--idle-exit", "1"]):
-        proc = run_cli(*args, storage=pg_url, timeout=120)
+        proc = run_cli(*args, storage=pg_url)
         assert proc.returncode == 0, (args, proc.stderr)
         texts += [proc.stdout, proc.stderr]
     # Errors that show the URL: a wrong database name, and a refused connection.
     for url in (pg_url.rsplit("/", 1)[0] + "/nosuchdb", pg_url.replace(f":{postgres.port}/", ":9/")):
-        proc = run_cli("status", storage=url, timeout=60)
+        proc = run_cli("status", storage=url)
         assert proc.returncode != 0
         texts += [proc.stdout, proc.stderr]
     texts += [p.read_text() for p in (tmp_path / "logs").iterdir()] + [log.read_text(), (tmp_path / "best.yaml").read_text()]

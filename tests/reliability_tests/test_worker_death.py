@@ -14,7 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.core.storage import open_storage
 from search.service import orphans
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import finished, trials_of, wait_for
+from tests.search_tests.helpers import HANG_GUARD, finished, trials_of, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -39,7 +39,7 @@ def test_sigkill_at_a_random_point_of_a_trial(pg_url, record, moment, min_epochs
     run_cli("launch", name, *PACED, "--trials", "3", "--epochs", "5", storage=pg_url, check=True)
     victim = start_worker(pg_url, "--study", name, **SLOW)
     try:
-        trial = wait_for(lambda: _running(pg_url, name, min_epochs), 90, f"a trial {moment}", poll=0.05)
+        trial = wait_for(lambda: _running(pg_url, name, min_epochs), f"a trial {moment}", poll=0.05)
         time.sleep(extra_delay + random.uniform(0, 0.1))
         # As if the worker ran on another machine: only its heartbeat can give it away.
         open_storage(pg_url).optuna.set_trial_user_attr(trial._trial_id, "worker", {"host": "elsewhere", "pid": 1, "started": 0})
@@ -50,9 +50,9 @@ def test_sigkill_at_a_random_point_of_a_trial(pg_url, record, moment, min_epochs
         time.sleep(2)
         rescuer = start_worker(pg_url, "--study", name, "--idle-exit", "8", **SLOW)
         failed = wait_for(lambda: next((t for t in trials_of(pg_url, name) if t.number == trial.number and t.state == TrialState.FAIL), None),
-                          60, "the dead worker's trial to be failed", poll=0.1)
+                          "the dead worker's trial to be failed", poll=0.1)
         detected = time.monotonic() - killed_at
-        assert rescuer.wait(120) == 0
+        assert rescuer.wait(HANG_GUARD) == 0
     finally:
         if victim.poll() is None:
             victim.kill()
@@ -73,7 +73,7 @@ def test_sigterm_and_sigint_while_idle(pg_url, record, tmp_path):
         log = tmp_path / f"{sig.name}.log"
         worker = start_worker(pg_url, log_path=str(log))
         # It has found nothing to do and is polling: it says so once.
-        wait_for(lambda: "idle: no study has a trial to run" in log.read_text(), 120, "the worker to go idle")
+        wait_for(lambda: "idle: no study has a trial to run" in log.read_text(), "the worker to go idle")
         sent = time.monotonic()
         worker.send_signal(sig)
         assert worker.wait(120) == 0, log.read_text()  # compose's stop_grace_period is 2 minutes
@@ -107,7 +107,7 @@ def test_a_worker_killed_between_two_writes_leaves_nothing_lost(request, tmp_pat
     logs = [tmp_path / f"w{i}.log" for i in range(2)]
     workers = [start_worker(url, "--study", name, "--idle-exit", "20", log_path=str(p), HPSEARCH_TEST_EPOCH_SECONDS="0.2")
                for p in logs]
-    codes = [w.wait(300) for w in workers]
+    codes = [w.wait(HANG_GUARD) for w in workers]
     text = "".join(p.read_text() for p in logs)
     assert codes == [0, 0], text[-3000:]
 

@@ -100,7 +100,7 @@ def test_export_of_a_study_with_no_finished_trial(journal_url):
     ],
 )
 def test_bad_or_unreachable_storage_is_one_line(url, message):
-    proc = run_cli("status", storage=url, timeout=60)
+    proc = run_cli("status", storage=url)
     assert proc.returncode != 0
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], proc.stderr

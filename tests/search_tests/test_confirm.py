@@ -11,7 +11,7 @@ from optuna.trial import TrialState
 
 from search.core.storage import open_storage
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import trials_of
+from tests.search_tests.helpers import HANG_GUARD, trials_of
 
 LUCKY = ["--trainer", "tests.doubles:lucky_first", "--space", "small", "--weights", "none", "--epochs", "3"]
 
@@ -25,7 +25,7 @@ def _queue_widths(url: str, name: str, widths: list[int]) -> None:
 def _serve(url: str, name: str, tmp_path, count: int = 1) -> None:
     workers = [start_worker(url, "--study", name, "--idle-exit", "3", log_path=str(tmp_path / f"w{k}.log")) for k in range(count)]
     for k, w in enumerate(workers):
-        assert w.wait(300) == 0, (tmp_path / f"w{k}.log").read_text()[-3000:]
+        assert w.wait(HANG_GUARD) == 0, (tmp_path / f"w{k}.log").read_text()[-3000:]
 
 
 def _export(url: str, name: str) -> dict:

@@ -175,7 +175,7 @@ def test_a_pruned_trial_is_explained_at_the_epoch_it_stopped(journal_url):
     study = studies.load(open_storage(journal_url), "pruned")
     for dropout in (0.5, 0.5, 0.5, 0.0):  # the last one is far worse than the median: pruned
         study.enqueue_trial({"dropout": dropout})
-    run_cli("worker", "--study", "pruned", "--idle-exit", "20", storage=journal_url, check=True, timeout=120)
+    run_cli("worker", "--study", "pruned", "--idle-exit", "20", storage=journal_url, check=True)
     study = studies.load(open_storage(journal_url), "pruned")
     (pruned,) = study.get_trials(states=(TrialState.PRUNED,))
     a = pruned.user_attrs
@@ -231,7 +231,7 @@ def test_workers_on_postgresql_write_figures_and_notes(pg_url, tmp_path):
     # Two workers: figure writes are serialised by a PostgreSQL advisory lock.
     run_cli("launch", "pg", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
             "--trainer", "tests.doubles:overfitting", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
-            storage=pg_url, check=True, timeout=180)
+            storage=pg_url, check=True)
     _, detail = study_detail(pg_url, "pg")
     objects = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}
     assert set(objects) == set(figures.TITLES) - {"hpsearch-limits", "hpsearch-confusions"}  # no limits, no mistakes

@@ -13,7 +13,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import finished, states, trials_of, wait_for
+from tests.search_tests.helpers import HANG_GUARD, finished, states, trials_of, wait_for
 
 LOGGED = ["--trainer", "tests.doubles_faults:logged", "--space", "small", "--weights", "none", "--pruner", "none"]
 
@@ -24,7 +24,7 @@ def test_trials_are_prepared_ahead_never_train_at_once_and_the_budget_holds(jour
     log_path = tmp_path / "worker.log"
     worker = start_worker(journal_url, "--study", "ahead", "--idle-exit", "5", log_path=str(log_path),
                           HPSEARCH_TEST_EPOCH_SECONDS="0.3", HPSEARCH_TEST_TRAINING_LOG=str(training_log))
-    assert worker.wait(300) == 0, log_path.read_text()
+    assert worker.wait(HANG_GUARD) == 0, log_path.read_text()
     trials = trials_of(journal_url, "ahead")
     assert [t.state for t in trials] == [TrialState.COMPLETE] * 4  # exactly --trials, none lost or extra
     # Every trial after the first was claimed during its predecessor's last epoch and prepared by then.
@@ -45,9 +45,9 @@ def test_a_worker_stopped_with_a_trial_claimed_ahead_queues_it_again(journal_url
     worker = start_worker(journal_url, "--study", "stop", **env)
     try:
         # One worker, two running trials: the current one on its last epoch, the next claimed ahead.
-        wait_for(lambda: states(journal_url, "stop").get("RUNNING") == 2, 120, "a trial claimed ahead")
+        wait_for(lambda: states(journal_url, "stop").get("RUNNING") == 2, "a trial claimed ahead")
         worker.send_signal(signal.SIGTERM)
-        assert worker.wait(120) == 0
+        assert worker.wait(HANG_GUARD) == 0
     finally:
         if worker.poll() is None:
             worker.kill()
@@ -59,7 +59,7 @@ def test_a_worker_stopped_with_a_trial_claimed_ahead_queues_it_again(journal_url
     retry = next(t for t in trials if t.user_attrs.get("retry_of") == before_turn[0].number)
     assert retry.state == TrialState.WAITING and retry.params == before_turn[0].params
     again = start_worker(journal_url, "--study", "stop", "--idle-exit", "5", **{**env, "HPSEARCH_TEST_EPOCH_SECONDS": "0.05"})
-    assert again.wait(300) == 0
+    assert again.wait(HANG_GUARD) == 0
     assert finished(journal_url, "stop") == 3
 
 
@@ -97,10 +97,10 @@ def test_the_trial_claimed_ahead_is_a_dead_workers_trial_queued_again_first(jour
     try:
         # While trial 0 trains (its last epoch is at least 2 s away), a dead worker's trial appears:
         # failed, its retry never queued.
-        wait_for(lambda: any(t.intermediate_values for t in trials_of(journal_url, "lost")), 120, "trial 0's first epoch")
+        wait_for(lambda: any(t.intermediate_values for t in trials_of(journal_url, "lost")), "trial 0's first epoch")
         storage = open_storage(journal_url).optuna
         lost = _leave_row(storage, storage.get_study_id_from_name("lost"), TrialState.FAIL, {}, age_s=60)
-        assert worker.wait(300) == 0, log_path.read_text()
+        assert worker.wait(HANG_GUARD) == 0, log_path.read_text()
     finally:
         if worker.poll() is None:
             worker.kill()

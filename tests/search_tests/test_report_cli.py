@@ -63,7 +63,7 @@ def test_report_of_a_study(journal_url):
     study = studies.load(open_storage(journal_url), "ovf")
     for dropout in DROPOUTS:
         study.enqueue_trial({"dropout": dropout})
-    run_cli("worker", "--study", "ovf", "--idle-exit", "20", storage=journal_url, check=True, timeout=120)
+    run_cli("worker", "--study", "ovf", "--idle-exit", "20", storage=journal_url, check=True)
     out = run_cli("report", "ovf", storage=journal_url, check=True).stdout
     for text in ("error decomposition of the best trials of ovf", "dev_accuracy", "train-dev", "variance",
                  "Summary", "6 trials measured (6 complete, 0 pruned)", "Where to look next", "Best trial"):

@@ -10,7 +10,7 @@ import pytest
 from optuna.trial import TrialState
 
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import trials_of, wait_for
+from tests.search_tests.helpers import HANG_GUARD, trials_of, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -30,10 +30,10 @@ def test_a_worker_stopped_at_epoch_3_of_6_and_a_new_worker_finish_the_trial_from
     first_log, second_log = tmp_path / "w1.log", tmp_path / "w2.log"
     worker = start_worker(journal_url, "--study", "resume", log_path=str(first_log))
     try:
-        wait_for(lambda: _checkpoint_epoch(journal_url) >= 3, 600, "the checkpoint of epoch 3")
+        wait_for(lambda: _checkpoint_epoch(journal_url) >= 3, "the checkpoint of epoch 3")
         stopped_at = time.monotonic()
         worker.send_signal(signal.SIGTERM)  # what `docker compose stop` sends
-        assert worker.wait(120) == 0, first_log.read_text()[-3000:]
+        assert worker.wait(HANG_GUARD) == 0, first_log.read_text()[-3000:]
         stop_seconds = time.monotonic() - stopped_at
     finally:
         if worker.poll() is None:

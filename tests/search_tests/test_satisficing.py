@@ -25,7 +25,7 @@ def run_study(storage_url: str, name: str, trials: list[dict], *launch_args: str
     study = studies.load(open_storage(storage_url), name)
     for params in trials:
         study.enqueue_trial(params)
-    run_cli("worker", "--study", name, "--idle-exit", "20", storage=storage_url, check=True, timeout=120)
+    run_cli("worker", "--study", name, "--idle-exit", "20", storage=storage_url, check=True)
     return studies.load(open_storage(storage_url), name)
 
 

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from search.core.storage import normalize_url, open_storage
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import finished, running_trial, states, trials_of, wait_for
+from tests.search_tests.helpers import HANG_GUARD, finished, running_trial, states, trials_of, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -35,7 +35,7 @@ def test_four_workers_meet_a_twelve_trial_budget_exactly(pg_url):
     launch(pg_url, "exact", *PACED, "--trials", "12", "--epochs", "3", "--pruner", "none")
     workers = [start_worker(pg_url, "--study", "exact", "--idle-exit", "20") for _ in range(4)]
     try:
-        codes = [w.wait(240) for w in workers]
+        codes = [w.wait(HANG_GUARD) for w in workers]
     finally:
         stop_all(workers)
     assert codes == [0, 0, 0, 0]
@@ -65,7 +65,7 @@ def test_a_worker_killed_mid_trial_is_failed_and_rerun(pg_url, where):
     slow = {"HPSEARCH_TEST_EPOCH_SECONDS": "0.7"}
     victim = start_worker(pg_url, "--study", "kill9", **slow)
     try:
-        trial = wait_for(lambda: running_trial(pg_url, "kill9"), 90, "a trial to report an epoch")
+        trial = wait_for(lambda: running_trial(pg_url, "kill9"), "a trial to report an epoch")
         if where == "another host":
             storage = open_storage(pg_url)
             storage.optuna.set_trial_user_attr(trial._trial_id, "worker", {"host": "gpu-node-7", "pid": 1, "started": 0})
@@ -73,7 +73,7 @@ def test_a_worker_killed_mid_trial_is_failed_and_rerun(pg_url, where):
         victim.wait(10)
         # Another worker arrives later; heartbeats are 1 s, so the trial is stale after 3 s.
         rescuer = start_worker(pg_url, "--study", "kill9", "--idle-exit", "10", **slow)
-        assert rescuer.wait(180) == 0
+        assert rescuer.wait(HANG_GUARD) == 0
     finally:
         stop_all([victim])
     trials = {t.number: t for t in trials_of(pg_url, "kill9")}
@@ -92,7 +92,7 @@ def test_a_signal_mid_trial_stops_the_worker_gracefully(pg_url, sig):
     launch(pg_url, "term", *PACED, "--trials", "2", "--epochs", "20", "--pruner", "none")
     worker = start_worker(pg_url, "--study", "term", HPSEARCH_TEST_EPOCH_SECONDS="0.5")
     try:
-        trial = wait_for(lambda: running_trial(pg_url, "term"), 90, "a trial to report an epoch")
+        trial = wait_for(lambda: running_trial(pg_url, "term"), "a trial to report an epoch")
         worker.send_signal(sig)
         code = worker.wait(120)  # within compose's stop_grace_period (2 minutes), or Docker kills it
     finally:
@@ -113,7 +113,7 @@ def test_pruning_prunes_hopeless_learning_rates(pg_url, tmp_path):
     launch(pg_url, "prune", *PACED, "--narrow", str(narrow), "--trials", "14", "--epochs", "6",
            "--pruner", "median", "--sampler", "random")
     workers = [start_worker(pg_url, "--study", "prune", "--idle-exit", "15") for _ in range(2)]
-    assert [w.wait(300) for w in workers] == [0, 0]
+    assert [w.wait(HANG_GUARD) for w in workers] == [0, 0]
     trials = trials_of(pg_url, "prune")
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
@@ -130,7 +130,7 @@ def test_pruning_prunes_hopeless_learning_rates(pg_url, tmp_path):
 def test_status_and_export_on_postgres_mask_the_password(pg_url, postgres, tmp_path):
     launch(pg_url, "shown", *PACED, "--trials", "2", "--epochs", "2", "--pruner", "none")
     worker = start_worker(pg_url, "--study", "shown", "--idle-exit", "5")
-    assert worker.wait(120) == 0
+    assert worker.wait(HANG_GUARD) == 0
     status = run_cli("status", storage=pg_url, check=True)
     assert "shown" in status.stdout and "done" in status.stdout
     detail = run_cli("status", "shown", "--format", "json", storage=pg_url, check=True)
@@ -146,7 +146,7 @@ def test_studies_are_plain_optuna_studies(pg_url):
     """Optuna's own CLI reads what hpsearch stored, unchanged."""
     launch(pg_url, "plain", *PACED, "--trials", "2", "--epochs", "2", "--pruner", "none")
     worker = start_worker(pg_url, "--study", "plain", "--idle-exit", "3")
-    assert worker.wait(120) == 0
+    assert worker.wait(HANG_GUARD) == 0
     optuna_cli = os.path.join(os.path.dirname(sys.executable), "optuna")
     out = subprocess.run([optuna_cli, "trials", "--study-name", "plain", "--storage", normalize_url(pg_url), "-f", "json"],
                          capture_output=True, text=True, timeout=120)
@@ -162,9 +162,9 @@ def test_a_trial_failed_by_another_worker_mid_run_does_not_stop_this_one(pg_url,
     log = tmp_path / "worker.log"
     worker = start_worker(pg_url, "--study", "taken", "--idle-exit", "5", log_path=str(log), HPSEARCH_TEST_EPOCH_SECONDS="0.5")
     try:
-        trial = wait_for(lambda: running_trial(pg_url, "taken"), 90, "a trial to report an epoch")
+        trial = wait_for(lambda: running_trial(pg_url, "taken"), "a trial to report an epoch")
         open_storage(pg_url).optuna.set_trial_state_values(trial._trial_id, state=TrialState.FAIL)
-        assert worker.wait(180) == 0, log.read_text()[-3000:]
+        assert worker.wait(HANG_GUARD) == 0, log.read_text()[-3000:]
     finally:
         stop_all([worker])
     assert "another worker already failed this trial as stale" in log.read_text()

@@ -12,7 +12,7 @@ from optuna.trial import TrialState
 from search.analysis.zoom import ZoomError, zoom_narrowing
 from spaces import Categorical, RandomTrial, get_space
 from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import trials_of
+from tests.search_tests.helpers import HANG_GUARD, trials_of
 
 DOUBLE = ["--trainer", "tests.doubles:overfitting", "--space", "small", "--weights", "none", "--pruner", "none",
           "--epochs", "3"]
@@ -60,7 +60,7 @@ def previous(journal_url, tmp_path):
     narrow = tmp_path / "prev-space.yaml"
     narrow.write_text("dropout: {low: 0.0, high: 0.2}\n")
     run_cli("launch", "prev", *DOUBLE, "--narrow", str(narrow), "--trials", "14", "--workers", "1",
-            "--log-dir", str(tmp_path / "logs"), storage=journal_url, timeout=300, check=True)
+            "--log-dir", str(tmp_path / "logs"), storage=journal_url, check=True)
     return [t for t in trials_of(journal_url, "prev")]
 
 
@@ -84,7 +84,7 @@ def test_zoom_warm_starts_without_spending_the_budget_and_runs_the_best_configur
         json.dumps(t.system_attrs["fixed_params"], sort_keys=True) for t in queued)
 
     worker = start_worker(journal_url, "--study", "next", "--idle-exit", "3", log_path=str(tmp_path / "w.log"))
-    assert worker.wait(300) == 0, (tmp_path / "w.log").read_text()[-3000:]
+    assert worker.wait(HANG_GUARD) == 0, (tmp_path / "w.log").read_text()[-3000:]
     after = trials_of(journal_url, "next")
     own = [t for t in after if "warm_start" not in t.user_attrs]
     assert len(own) == 4 and all(t.state == TrialState.COMPLETE for t in own)  # the budget counts its own trials only
@@ -126,7 +126,7 @@ def test_zoom_takes_the_narrowing_report_suggests_and_refuses_one_that_widens(jo
     prev_narrowed = tmp_path / "prev-narrow.yaml"
     prev_narrowed.write_text("dropout: {low: 0.0, high: 0.3}\n")
     run_cli("launch", "narrowprev", *DOUBLE, "--narrow", str(prev_narrowed), "--trials", "3", "--workers", "1",
-            "--log-dir", str(tmp_path / "logs"), storage=journal_url, timeout=300, check=True)
+            "--log-dir", str(tmp_path / "logs"), storage=journal_url, check=True)
     wide.write_text("dropout: {low: 0.1, high: 0.5}\n")
     proc = run_cli("launch", "wider", "--zoom", "narrowprev", "--narrow", str(wide), storage=journal_url)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "a zoom never widens: dropout" in proc.stderr
