@@ -30,6 +30,10 @@ def setup_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if verbose:  # trial processes keep TensorFlow's start-up lines too (search.service.tf_noise)
+        from search.service.tf_noise import KEEP_ALL_ENV
+
+        os.environ[KEEP_ALL_ENV] = "1"
     import warnings
 
     import optuna

@@ -20,6 +20,8 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from search.service.tf_noise import filter_stderr
+
 GO, STOP = "go", "stop"
 
 
@@ -89,6 +91,7 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outp
     # worker decides what happens to this trial.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    filter_stderr()
     try:
         from trainers.config import TrainConfig
 
@@ -154,6 +157,7 @@ def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
     _die_with_parent()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    filter_stderr()
     try:
         module = importlib.import_module(preload.partition(":")[0])
         warm_up = getattr(module, "warm_up", None)
