@@ -34,18 +34,25 @@ from benchmarks import search_stats as stats
 from benchmarks.common import QUICK_RESULTS, RESULTS, log, write_result
 
 # What `hpsearch launch` builds today with no flags (search.core.spec.make_sampler / make_pruner);
-# a test keeps these equal to what those functions build.
+# a test keeps these equal to what those functions build. TPE's start-up trials, unless a variant
+# sets them, are search.core.sampling.startup_trials of the plan's --trials; "hyperband" is
+# hpsearch's WholeStudyHyperband (the sampler sees every bracket), "optuna-hyperband" Optuna's own.
 TODAY_SAMPLER: dict[str, Any] = {"multivariate": True, "constant_liar": True}
 TODAY_PRUNER: dict[str, Any] = {"name": "hyperband", "min_resource": 1, "reduction_factor": 3}
 
 # The default before this pilot chose Hyperband; its runs are the rows' old baseline, kept as a variant.
 FORMER_DEFAULT = "median pruner (n_startup 3, warm-up 2; the default until this pilot)"
+# The default before issue 26, adopted there by principle (the sampler should learn from every
+# trial) with no pilot run yet: kept as a variant so that the pilot measures the change.
+PER_BRACKET = "TPE per Hyperband bracket, 10 start-up trials (the default before issue 26)"
 
 # One change each. Benchmark 1's budget buys about 30 full-length configurations: TPE's default
 # 10 random start-up trials are a third of them; a warm-up of 1 lets the median pruner judge after
 # the first of 3 epochs; no pruning spends every epoch on full-length trials.
 VARIANTS: dict[str, dict[str, Any]] = {
     FORMER_DEFAULT: {"pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 2}},
+    PER_BRACKET: {"sampler": {"n_startup_trials": 10}, "pruner": {"name": "optuna-hyperband", "min_resource": 1,
+                                                                  "reduction_factor": 3}},
     "TPE with 5 start-up trials": {"sampler": {"n_startup_trials": 5}},
     "median pruner, warm-up 1": {"pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1}},
     "no pruning": {"pruner": {"name": "none"}},
@@ -62,16 +69,20 @@ def settings(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {"sampler": {**TODAY_SAMPLER, **variant.get("sampler", {})}, "pruner": merged_pruner}
 
 
-def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int):
-    """The Optuna sampler and pruner for `settings(...)`."""
+def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int, trials: int):
+    """The Optuna sampler and pruner for `settings(...)`, in a study whose --trials is `trials`."""
     import optuna
 
-    sampler = optuna.samplers.TPESampler(seed=seed, **chosen["sampler"])
+    from search.core.sampling import WholeStudyHyperband, startup_trials
+
+    sampler = optuna.samplers.TPESampler(seed=seed, **{"n_startup_trials": startup_trials(trials), **chosen["sampler"]})
     options = dict(chosen["pruner"])
     name = options.pop("name")
     if name == "median":
         return sampler, optuna.pruners.MedianPruner(**options)
     if name == "hyperband":
+        return sampler, WholeStudyHyperband(max_resource=max_epochs, **options)
+    if name == "optuna-hyperband":
         return sampler, optuna.pruners.HyperbandPruner(max_resource=max_epochs, **options)
     if name == "none":
         return sampler, optuna.pruners.NopPruner()
@@ -82,10 +93,8 @@ def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: d
     """One variant's run in benchmark 1's child process, seeded as search_efficiency.run_hpsearch seeds the baseline."""
     import optuna
 
-    from search.core.spec import StudySpec
-
-    study_spec = StudySpec(space="small", narrowing=narrowing, epochs=se.MAX_EPOCHS, trials=10**6, seed=seed * 1000)
-    sampler, pruner = build(spec, seed, se.MAX_EPOCHS)
+    study_spec = se.bench_spec(seed, budget, narrowing)
+    sampler, pruner = build(spec, seed, se.MAX_EPOCHS, study_spec.trials)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     run = se._ask_tell(study, study_spec, budget, data)
     run["settings"] = {k: spec[k] for k in ("sampler", "pruner")}
@@ -165,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(seed, name) for seed in plan["seeds"] for name in chosen if saved_variant(folder, name, seed) is None]
     # The baseline is benchmark 1's run of today's defaults; a seed it lacks is run here, into its folder.
     todo += [(seed, se.HPSEARCH) for seed in plan["seeds"]
-             if se.saved_run(base_folder, se.HPSEARCH, seed, plan["max_epochs"]) is None]
+             if se.saved_run(base_folder, se.HPSEARCH, seed, plan["max_epochs"], plan["budget"]) is None]
 
     def start(key, threads):
         seed, name = key
@@ -182,13 +191,13 @@ def main(argv: list[str] | None = None) -> int:
     os.makedirs(base_folder, exist_ok=True)
     if not parallel.run_parallel(todo, start, done, jobs=args.jobs, deadline=deadline, label="pilot"):
         return 1
-    baseline = {str(s): r for s in plan["seeds"] if (r := se.saved_run(base_folder, se.HPSEARCH, s, plan["max_epochs"]))}
+    baseline = {str(s): r for s in plan["seeds"] if (r := se.saved_run(base_folder, se.HPSEARCH, s, plan["max_epochs"], plan["budget"]))}
     variants = {}
     for name in VARIANTS:
         runs = {str(s): r for s in plan["seeds"] if (r := saved_variant(folder, name, s))}
         if runs:
             variants[name] = runs
-    ran = sum((se.saved_run(base_folder, name, seed, plan["max_epochs"]) if name == se.HPSEARCH
+    ran = sum((se.saved_run(base_folder, name, seed, plan["max_epochs"], plan["budget"]) if name == se.HPSEARCH
                 else saved_variant(folder, name, seed)) is not None for seed, name in todo)  # before the deadline
     path = write_result("pilot", args.quick, summarise(variants, baseline, plan), started=started, path=args.out, ran=ran)
     log(f"pilot: wrote {path}")

@@ -99,6 +99,17 @@ class Tracker:
         self.trials.setdefault(trial, {"epochs": 0})["epochs"] += 1
 
 
+def bench_spec(seed: int, budget: int, narrowing: dict, max_epochs: int | None = None, **fields):
+    """The StudySpec of one run: the small space narrowed, at most `max_epochs` (MAX_EPOCHS) per configuration,
+    and the --trials a user gives for this budget of epochs: the full-length configurations it buys
+    (hpsearch sizes TPE's random start-up by it)."""
+    from search.core.spec import StudySpec
+
+    epochs = max_epochs or MAX_EPOCHS
+    return StudySpec(space="small", narrowing=narrowing, epochs=epochs, trials=max(1, budget // epochs),
+                     seed=seed * 1000, **fields)
+
+
 def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
     """hpsearch's own sampler and pruner ('defaults': what `hpsearch launch` builds with no flags)."""
     import optuna
@@ -106,9 +117,8 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, narrow
     from search.core.spec import StudySpec, make_pruner, make_sampler
 
     defaults = StudySpec()
-    spec = StudySpec(space="small", narrowing=narrowing, epochs=MAX_EPOCHS, trials=10**6, seed=seed * 1000,
-                     sampler=defaults.sampler if sampler == "defaults" else sampler,
-                     pruner=defaults.pruner if pruner == "defaults" else pruner)
+    spec = bench_spec(seed, budget, narrowing, sampler=defaults.sampler if sampler == "defaults" else sampler,
+                      pruner=defaults.pruner if pruner == "defaults" else pruner)
     study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
     return _ask_tell(study, spec, budget, data)
 
@@ -117,9 +127,7 @@ def run_raw_optuna(seed: int, budget: int, data, narrowing: dict) -> dict[str, A
     """What Optuna's documentation shows: study.optimize, TPE with its defaults, Hyperband pruning."""
     import optuna
 
-    from search.core.spec import StudySpec
-
-    spec = StudySpec(space="small", narrowing=narrowing, epochs=MAX_EPOCHS, trials=10**6, seed=seed * 1000)
+    spec = bench_spec(seed, budget, narrowing)
     study = optuna.create_study(
         direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=FACTOR))
@@ -257,30 +265,30 @@ def describe_sampler(sampler) -> dict[str, Any]:
     return out
 
 
-def today_settings(max_epochs: int) -> dict[str, Any]:
-    """The sampler and pruner `hpsearch launch` builds with no flags today, as a run records them."""
-    from search.core.spec import StudySpec, make_pruner, make_sampler
+def today_settings(max_epochs: int, budget: int) -> dict[str, Any]:
+    """The sampler and pruner `hpsearch launch` builds with no flags today, as a run of this plan records them."""
+    from search.core.spec import make_pruner, make_sampler
 
-    spec = StudySpec(space="small", epochs=max_epochs)
+    spec = bench_spec(0, budget, {}, max_epochs)
     sampler = make_sampler(spec, seed=0)
     return {"pruner": describe_pruner(make_pruner(spec)), "sampler": type(sampler).__name__,
             "sampler_settings": describe_sampler(sampler)}
 
 
-def outdated(run: dict[str, Any], name: str, max_epochs: int) -> bool:
+def outdated(run: dict[str, Any], name: str, max_epochs: int, budget: int) -> bool:
     """Whether a saved run of hpsearch's defaults ran other defaults than today's (it then measures those, not ours).
 
     Runs saved before the sampler's settings were recorded are judged by the pruner and sampler class.
     """
     if CONTENDERS.get(name, {}).get("sampler") != "defaults":
         return False
-    now = today_settings(max_epochs)
+    now = today_settings(max_epochs, budget)
     recorded = run.get("sampler_settings") or {}
     return (run.get("pruner") != now["pruner"] or run.get("sampler") != now["sampler"]
             or any(now["sampler_settings"].get(k) != v for k, v in recorded.items()))
 
 
-def saved_run(folder: str, name: str, seed: int, max_epochs: int) -> dict[str, Any] | None:
+def saved_run(folder: str, name: str, seed: int, max_epochs: int, budget: int) -> dict[str, Any] | None:
     """The saved run to reuse, or None: none saved, or one of hpsearch's defaults of another day.
 
     An outdated run is moved aside (`.outdated` beside it), not overwritten: its figures stay readable.
@@ -290,7 +298,7 @@ def saved_run(folder: str, name: str, seed: int, max_epochs: int) -> dict[str, A
         return None
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
-    if outdated(run, name, max_epochs):
+    if outdated(run, name, max_epochs, budget):
         os.replace(path, path + ".outdated")
         log(f"search_efficiency: {os.path.basename(path)} ran other defaults than today's; moved aside, to be run again")
         return None
@@ -542,18 +550,18 @@ def main(argv: list[str] | None = None) -> int:
     deadline = started + args.hours * 3600 if args.hours is not None else math.inf
     todo = [(seed, name) for seed in plan["seeds"]
             for name in names[seed % len(names):] + names[: seed % len(names)]]  # rotate: no contender always first
-    todo = [(seed, name) for seed, name in todo if name in chosen and saved_run(folder, name, seed, plan["max_epochs"]) is None]
+    todo = [(seed, name) for seed, name in todo if name in chosen and saved_run(folder, name, seed, plan["max_epochs"], plan["budget"]) is None]
     if not run_all(todo, plan, folder, deadline, args.jobs):
         return 1
 
     raw: dict[str, dict[str, Any]] = {}
     for name in names:
         for seed in plan["seeds"]:
-            run = saved_run(folder, name, seed, plan["max_epochs"])
+            run = saved_run(folder, name, seed, plan["max_epochs"], plan["budget"])
             if run is not None:
                 raw.setdefault(name, {})[str(seed)] = run
     body = summarise(raw, plan, args.quick)
-    ran = sum(saved_run(folder, name, seed, plan["max_epochs"]) is not None for seed, name in todo)  # before the deadline
+    ran = sum(saved_run(folder, name, seed, plan["max_epochs"], plan["budget"]) is not None for seed, name in todo)  # before the deadline
     path = write_result("search_efficiency", args.quick, body, started=started, path=args.out, ran=ran)
     log(f"search_efficiency: wrote {path}")
     return 0

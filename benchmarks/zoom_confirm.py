@@ -48,12 +48,12 @@ def run_pair(seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
 
     from search.analysis.zoom import DEFAULT_SLACK, zoom_narrowing
     from search.core.ranking import ranked_trials
-    from search.core.spec import StudySpec, make_pruner, make_sampler
+    from search.core.spec import make_pruner, make_sampler
     from search.service.zoom import warm_start
     from spaces import get_space
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = StudySpec(space="small", narrowing=narrowing, epochs=se.MAX_EPOCHS, trials=10**6, seed=seed * 1000)
+    spec = se.bench_spec(seed, budget, narrowing)
     first_study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
     first = se._ask_tell(first_study, spec, budget // 2, data)
     used = first["events"][-1]["epochs_used"] if first["events"] else 0
@@ -119,7 +119,7 @@ def child(seed: int, plan: dict[str, Any], out: str, single_path: str | None) ->
     if single_path and os.path.exists(single_path):
         with open(single_path, encoding="utf-8") as f:
             saved = json.load(f)
-        if se.outdated(saved, se.HPSEARCH, plan["max_epochs"]):
+        if se.outdated(saved, se.HPSEARCH, plan["max_epochs"], plan["budget"]):
             saved = None  # benchmark 1's run of other defaults than today's
     if saved is not None:
         result["single"] = saved

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import optuna
 
+from search.core.sampling import WholeStudyHyperband, startup_trials
 from trainers.config import ConfigError, TrainConfig
 
 SPEC_ATTR = "hpsearch_spec"
@@ -225,7 +226,8 @@ def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if spec.pruner == "sha":
         return optuna.pruners.SuccessiveHalvingPruner(min_resource=1, reduction_factor=3)
     if spec.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=spec.epochs, reduction_factor=3)
+        # Optuna's Hyperband verdicts; the sampler learns from every bracket (search.core.sampling).
+        return WholeStudyHyperband(min_resource=1, max_resource=spec.epochs, reduction_factor=3)
     return optuna.pruners.NopPruner()
 
 
@@ -240,5 +242,7 @@ def make_sampler(spec: StudySpec, seed: int | None = None) -> optuna.samplers.Ba
             return optuna.samplers.GPSampler(seed=seed)
         except ImportError as exc:
             raise SpecError(f"the gp sampler needs PyTorch and SciPy ({exc}): pip install 'hpsearch[gp]'") from None
-    # Optuna 5's TPE: multivariate, with a constant liar so that parallel workers spread out.
-    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True)
+    # Optuna 5's TPE: multivariate, with a constant liar so that parallel workers spread out, and a
+    # random start-up sized to the study's budget (search.core.sampling.startup_trials).
+    return optuna.samplers.TPESampler(seed=seed, multivariate=True, constant_liar=True,
+                                      n_startup_trials=startup_trials(spec.trials))

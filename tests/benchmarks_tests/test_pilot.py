@@ -8,6 +8,7 @@ import os
 import optuna
 
 from benchmarks import pilot, report
+from search.core.sampling import WholeStudyHyperband
 from search.core.spec import StudySpec, make_pruner, make_sampler
 from tests.benchmarks_tests.test_search_report import PLAN, PROVENANCE, _run
 
@@ -16,8 +17,9 @@ def test_the_pilots_baseline_is_what_launch_builds_with_no_flags():
     """If `hpsearch launch`'s defaults change, the pilot's idea of today must change with them."""
     from benchmarks import search_efficiency as se
 
-    sampler, pruner = make_sampler(StudySpec(epochs=3), seed=0), make_pruner(StudySpec(epochs=3))
-    ours_sampler, ours_pruner = pilot.build(pilot.settings({}), seed=0, max_epochs=3)
+    spec = StudySpec(epochs=3, trials=30)
+    sampler, pruner = make_sampler(spec, seed=0), make_pruner(spec)
+    ours_sampler, ours_pruner = pilot.build(pilot.settings({}), seed=0, max_epochs=3, trials=30)
     assert type(sampler) is type(ours_sampler) is optuna.samplers.TPESampler
     for attr in ("_multivariate", "_constant_liar", "_n_startup_trials"):
         assert getattr(sampler, attr) == getattr(ours_sampler, attr)
@@ -33,14 +35,17 @@ def test_each_variant_changes_one_setting_and_a_pruner_of_another_kind_replaces_
     assert warm["pruner"] == {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1}
     assert warm["sampler"] == pilot.TODAY_SAMPLER
     former = pilot.settings(pilot.VARIANTS[pilot.FORMER_DEFAULT])
-    _, built = pilot.build(former, seed=0, max_epochs=3)
+    _, built = pilot.build(former, seed=0, max_epochs=3, trials=30)
     assert isinstance(built, optuna.pruners.MedianPruner)
     assert (built._n_startup_trials, built._n_warmup_steps) == (3, 2)
     startup = pilot.settings(pilot.VARIANTS["TPE with 5 start-up trials"])
     assert startup["pruner"] == today["pruner"]
-    sampler, pruner = pilot.build(startup, seed=0, max_epochs=3)
+    sampler, pruner = pilot.build(startup, seed=0, max_epochs=3, trials=30)
     assert sampler._n_startup_trials == 5 and sampler._multivariate
-    assert isinstance(pruner, optuna.pruners.HyperbandPruner)
+    assert isinstance(pruner, WholeStudyHyperband)
+    # The default before issue 26: Optuna's own Hyperband (the sampler sees one bracket), 10 start-up trials.
+    sampler, pruner = pilot.build(pilot.settings(pilot.VARIANTS[pilot.PER_BRACKET]), seed=0, max_epochs=3, trials=30)
+    assert sampler._n_startup_trials == 10 and type(pruner) is optuna.pruners.HyperbandPruner
 
 
 def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
@@ -56,7 +61,7 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
     assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
     assert (f"**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; {pilot.FORMER_DEFAULT}: 0; "
-            "median pruner, warm-up 1: 0." in text)
+            f"{pilot.PER_BRACKET}: 0; median pruner, warm-up 1: 0." in text)
     assert "TPE(multivariate=True, constant_liar=True); hyperband(min_resource=1, reduction_factor=3)" in text
     # Better in all five seeds, worse in none: the report says the default should change.
     assert "**TPE with 5 start-up trials** qualifies, and the default should change." in text
@@ -75,7 +80,7 @@ def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
     """A default that changes must not leave benchmark 1 or the pilot reporting runs of the old one as today's."""
     from benchmarks import search_efficiency as se
 
-    today = se.today_settings(max_epochs=3)
+    today = se.today_settings(max_epochs=3, budget=90)
     folder = str(tmp_path)
     current = {**_run([0.5, 0.6]), "pruner": today["pruner"], "sampler": today["sampler"],
                "sampler_settings": today["sampler_settings"]}
@@ -85,14 +90,14 @@ def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
     for seed, run in enumerate([current, older, before_settings_were_recorded, other_startup]):
         with open(se.run_path(folder, se.HPSEARCH, seed), "w") as f:
             json.dump(run, f)
-    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3) is not None for seed in range(4)]
+    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3, 90) is not None for seed in range(4)]
     assert reused == [True, False, True, False]
     # The outdated ones are moved aside, not lost.
     assert os.path.exists(se.run_path(folder, se.HPSEARCH, 1) + ".outdated")
     # Other contenders' runs do not depend on hpsearch's defaults.
     with open(se.run_path(folder, "KerasTuner Hyperband", 0), "w") as f:
         json.dump(_run([0.5, 0.6]), f)
-    assert se.saved_run(folder, "KerasTuner Hyperband", 0, 3) is not None
+    assert se.saved_run(folder, "KerasTuner Hyperband", 0, 3, 90) is not None
 
     name = "no pruning"
     with open(se.run_path(folder, name, 0), "w") as f:
