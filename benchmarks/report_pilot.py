@@ -10,7 +10,16 @@ def _settings(s: dict) -> str:
     pruner = dict(s["pruner"])
     name = pruner.pop("name")
     args = ", ".join(f"{k}={v}" for k, v in pruner.items())
-    return f"TPE({sampler}); {name}({args})"
+    portfolio = "; the space's portfolio first" if s.get("portfolio") else ""
+    return f"TPE({sampler}); {name}({args}){portfolio}"
+
+
+def _baseline(s: dict, base: dict) -> str:
+    if min(s["seeds"]) >= 100:  # PILOT_SEEDS: the pilot's own
+        return ("The baseline is today's defaults run here on the same seeds, which benchmark 1 does not use; a variant "
+                "uses the same seeds, so where it behaves as today it draws the same trials.")
+    return (f"The baseline is benchmark 1's \"{base['name']}\" runs, paired by seed; a variant uses the same seeds, "
+            f"so where it behaves as today it draws the same trials.")
 
 
 def _trainer(ref: str | None) -> str:
@@ -29,8 +38,7 @@ def pilot(doc: dict, provenance: list[str]) -> list[str]:
            f"Benchmark 1's task and plan ({s['train_images']:,} Fashion-MNIST training images, {s['budget_epochs']} epochs per "
            f"run, at most {s['max_epochs_per_configuration']} per configuration, seeds {', '.join(map(str, s['seeds']))}) "
            f"and hpsearch's own loop, with one of today's default settings changed at a time. Today: "
-           f"{_settings(s['today'])}. The baseline is benchmark 1's \"{base['name']}\" runs, paired by seed; a variant "
-           f"uses the same seeds, so where it behaves as today it draws the same trials. {_trainer(s.get('trainer'))} "
+           f"{_settings(s['today'])}. {_baseline(s, base)} {_trainer(s.get('trainer'))} "
            f"The variants' {sum(v['runs'] for v in doc['variants'].values())} runs took "
            f"{doc.get('runs_wall_seconds', 0) / 60:.0f} min of run time"
            f"{elapsed_clause(doc, '' if s.get('trainer') else ', one TensorFlow thread each')}.", ""]

@@ -111,16 +111,20 @@ def bench_spec(seed: int, budget: int, narrowing: dict, max_epochs: int | None =
 
 
 def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
-    """hpsearch's own sampler and pruner ('defaults': what `hpsearch launch` builds with no flags)."""
+    """hpsearch's own sampler and pruner ('defaults': what `hpsearch launch` builds with no flags, the
+    space's portfolio of proven recipes queued first as launch queues it; random search runs none)."""
     import optuna
 
     from search.core.spec import StudySpec, make_pruner, make_sampler
+    from search.service.studies import queue_portfolio
 
     defaults = StudySpec()
     spec = bench_spec(seed, budget, narrowing, sampler=defaults.sampler if sampler == "defaults" else sampler,
-                      pruner=defaults.pruner if pruner == "defaults" else pruner)
+                      pruner=defaults.pruner if pruner == "defaults" else pruner,
+                      portfolio=defaults.portfolio and sampler == "defaults")
     study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
-    return _ask_tell(study, spec, budget, data)
+    queued = queue_portfolio(study, spec) if spec.portfolio else []
+    return {**_ask_tell(study, spec, budget, data), "portfolio": queued}
 
 
 def run_raw_optuna(seed: int, budget: int, data, narrowing: dict) -> dict[str, Any]:
@@ -266,13 +270,19 @@ def describe_sampler(sampler) -> dict[str, Any]:
 
 
 def today_settings(max_epochs: int, budget: int) -> dict[str, Any]:
-    """The sampler and pruner `hpsearch launch` builds with no flags today, as a run of this plan records them."""
+    """The sampler and pruner `hpsearch launch` builds with no flags today, as a run of this plan records them,
+    and the recipes its portfolio queues (in the whole small space: benchmark 1's narrowing, the CPU-cheap
+    corner, keeps every recipe, numbers clamped)."""
+    import optuna
+
     from search.core.spec import make_pruner, make_sampler
+    from search.service.studies import queue_portfolio
 
     spec = bench_spec(0, budget, {}, max_epochs)
     sampler = make_sampler(spec, seed=0)
     return {"pruner": describe_pruner(make_pruner(spec)), "sampler": type(sampler).__name__,
-            "sampler_settings": describe_sampler(sampler)}
+            "sampler_settings": describe_sampler(sampler),
+            "portfolio": queue_portfolio(optuna.create_study(), spec) if spec.portfolio else []}
 
 
 def outdated(run: dict[str, Any], name: str, max_epochs: int, budget: int) -> bool:
@@ -285,6 +295,7 @@ def outdated(run: dict[str, Any], name: str, max_epochs: int, budget: int) -> bo
     now = today_settings(max_epochs, budget)
     recorded = run.get("sampler_settings") or {}
     return (run.get("pruner") != now["pruner"] or run.get("sampler") != now["sampler"]
+            or run.get("portfolio", []) != now["portfolio"]
             or any(now["sampler_settings"].get(k) != v for k, v in recorded.items()))
 
 

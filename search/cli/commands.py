@@ -99,6 +99,8 @@ def _duration(value: str | None, flag: str = "--time-budget", zero: bool = False
 @click.option("--epochs", type=int, default=10, show_default=True, help="Epochs per trial.")
 @click.option("--pruner", default="hyperband", show_default=True, help="hyperband | median | sha | none")
 @click.option("--sampler", default="tpe", show_default=True, help="tpe | random | gp")
+@click.option("--portfolio/--no-portfolio", default=True, show_default=True,
+              help="Run the space's proven recipes first (a few published configurations; counted in --trials).")
 @click.option("--objectives", default="dev_accuracy", show_default=True,
               help="dev_accuracy or dev_error; a second one (latency_ms, params, model_mb) makes a Pareto study.")
 @click.option("--human-error", type=float, default=0.0, show_default=True, help="Human-level error (a fraction), the proxy for Bayes error.")
@@ -148,6 +150,13 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
                f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
+    if not resume and not spec.zoomed_from:
+        from search.service.studies import PORTFOLIO_ATTR
+
+        recipes = [t.user_attrs[PORTFOLIO_ATTR] for t in study.get_trials(deepcopy=False) if PORTFOLIO_ATTR in t.user_attrs]
+        if recipes:
+            click.echo(f"{name}: first, {len(recipes)} proven recipes of space {spec.space}: {', '.join(recipes)} "
+                       f"(--no-portfolio skips them)")
     if spec.zoomed_from:
         from search.analysis.zoom import describe_lineage
 

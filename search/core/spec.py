@@ -53,6 +53,8 @@ class StudySpec:
     # of 5 seeds and lost in none, at the same budget of epochs.
     pruner: str = "hyperband"
     sampler: str = "tpe"
+    # A new study first runs its space's proven recipes (spaces.portfolio), counted in `trials`.
+    portfolio: bool = True
     objectives: tuple[str, ...] = ("dev_accuracy",)
     human_error: float = 0.0
     max_latency_ms: float | None = None

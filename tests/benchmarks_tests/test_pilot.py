@@ -61,8 +61,9 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
     assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
     assert (f"**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; {pilot.FORMER_DEFAULT}: 0; "
-            f"{pilot.PER_BRACKET}: 0; median pruner, warm-up 1: 0." in text)
-    assert "TPE(multivariate=True, constant_liar=True); hyperband(min_resource=1, reduction_factor=3)" in text
+            f"{pilot.PER_BRACKET}: 0; no portfolio: 0; median pruner, warm-up 1: 0." in text)
+    assert ("TPE(multivariate=True, constant_liar=True); hyperband(min_resource=1, reduction_factor=3); "
+            "the space's portfolio first" in text)
     # Better in all five seeds, worse in none: the report says the default should change.
     assert "**TPE with 5 start-up trials** qualifies, and the default should change." in text
 
@@ -83,15 +84,17 @@ def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
     today = se.today_settings(max_epochs=3, budget=90)
     folder = str(tmp_path)
     current = {**_run([0.5, 0.6]), "pruner": today["pruner"], "sampler": today["sampler"],
-               "sampler_settings": today["sampler_settings"]}
+               "sampler_settings": today["sampler_settings"], "portfolio": today["portfolio"]}
     older = {**current, "pruner": {**today["pruner"], "n_warmup_steps": 7}}
     before_settings_were_recorded = {k: v for k, v in current.items() if k != "sampler_settings"}
     other_startup = {**current, "sampler_settings": {**today["sampler_settings"], "n_startup_trials": 99}}
-    for seed, run in enumerate([current, older, before_settings_were_recorded, other_startup]):
+    no_portfolio = {**current, "portfolio": []}
+    for seed, run in enumerate([current, older, before_settings_were_recorded, other_startup, no_portfolio]):
         with open(se.run_path(folder, se.HPSEARCH, seed), "w") as f:
             json.dump(run, f)
-    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3, 90) is not None for seed in range(4)]
-    assert reused == [True, False, True, False]
+    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3, 90) is not None for seed in range(5)]
+    assert reused == [True, False, True, False, False]
+    assert today["portfolio"][0] == "keras-mnist-convnet"
     # The outdated ones are moved aside, not lost.
     assert os.path.exists(se.run_path(folder, se.HPSEARCH, 1) + ".outdated")
     # Other contenders' runs do not depend on hpsearch's defaults.

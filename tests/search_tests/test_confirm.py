@@ -13,7 +13,7 @@ from search.core.storage import open_storage
 from tests.conftest import run_cli, start_worker
 from tests.search_tests.helpers import HANG_GUARD, trials_of
 
-LUCKY = ["--trainer", "tests.doubles:lucky_first", "--space", "small", "--weights", "none", "--epochs", "3"]
+LUCKY = ["--trainer", "tests.doubles:lucky_first", "--space", "small", "--weights", "none", "--epochs", "3", "--no-portfolio"]
 
 
 def _queue_widths(url: str, name: str, widths: list[int]) -> None:

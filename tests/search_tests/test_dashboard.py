@@ -171,7 +171,7 @@ def test_trial_page_shows_the_confusion_matrix_and_the_worst_mistakes_in_its_not
 # ---- fast: test-double studies ---------------------------------------------------------------------
 def test_a_pruned_trial_is_explained_at_the_epoch_it_stopped(journal_url):
     run_cli("launch", "pruned", "--space", "small", "--trials", "4", "--epochs", "4", "--pruner", "median", "--weights", "none",
-            "--trainer", "tests.doubles:overfitting", storage=journal_url, check=True)
+            "--trainer", "tests.doubles:overfitting", "--no-portfolio", storage=journal_url, check=True)
     study = studies.load(open_storage(journal_url), "pruned")
     for dropout in (0.5, 0.5, 0.5, 0.0):  # the last one is far worse than the median: pruned
         study.enqueue_trial({"dropout": dropout})

@@ -59,7 +59,8 @@ def test_report_of_a_study(journal_url):
     # The test-double trainer has high variance that dropout reduces (0.12 (1 - 2 dropout)); the six trials'
     # dropouts are fixed so that variance (4.8 to 9.6 points) dominates every one, bias being 0.5 points.
     run_cli("launch", "ovf", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
-            "--human-error", "0.005", "--trainer", "tests.doubles:overfitting", storage=journal_url, check=True)
+            "--human-error", "0.005", "--trainer", "tests.doubles:overfitting", "--no-portfolio", storage=journal_url,
+            check=True)
     study = studies.load(open_storage(journal_url), "ovf")
     for dropout in DROPOUTS:
         study.enqueue_trial({"dropout": dropout})

@@ -16,7 +16,7 @@ from search.core.spec import StudySpec
 from search.core.storage import open_storage
 
 COMMON = ("--space", "small", "--epochs", "2", "--pruner", "none", "--weights", "none", "--human-error", "0.01",
-          "--trainer", "tests.doubles:sized")
+          "--trainer", "tests.doubles:sized", "--no-portfolio")
 
 
 def run_study(storage_url: str, name: str, trials: list[dict], *launch_args: str) -> optuna.Study:
