@@ -52,6 +52,7 @@ def setup_logging(verbose: bool) -> None:
               help=f"postgresql://user:pass@host/db, or journal:FILE (embedded). Default: ${ENV_URL}, "
                    "else ~/.local/share/hpsearch/studies.journal.")
 @click.option("-v", "--verbose", is_flag=True, help="Debug logs, and tracebacks on errors.")
+@click.version_option(package_name="hpsearch", prog_name="hpsearch")
 @click.pass_context
 def cli(ctx: click.Context, storage: str | None, verbose: bool) -> None:
     """Hyperparameter search for Keras image classifiers, on Optuna + PostgreSQL."""
@@ -146,6 +147,10 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
         spec = StudySpec(**options, narrowing=narrowing, objectives=objectives)
         spec.validate()
         study = launch_study(storage, name, spec, resume=resume)
+        if resume:  # what the study runs: the stored spec, with the budgets this command changed
+            from search.core.spec import read_spec
+
+            spec = read_spec(study)
     within = f" within {describe_duration(spec.time_budget)}" if spec.time_budget else ""
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
                f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "

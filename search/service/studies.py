@@ -63,6 +63,7 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
     open_store(location)  # a location this host cannot use is refused now, not by every worker
     spec = dataclasses.replace(spec, artifacts=normalize_location(location))
     study = optuna.create_study(study_name=name, storage=storage.optuna, directions=spec.directions)
+    study.set_metric_names(list(spec.objectives))  # the dashboard names them, not "Objective 0"
     if before_spec is not None:
         try:
             spec = before_spec(study, spec)

@@ -176,3 +176,30 @@ def test_launch_with_no_flags_stores_the_documented_defaults(journal_url):
     stored = read_spec(optuna.load_study(study_name="plain", storage=open_storage(journal_url).optuna))
     assert stored == dataclasses.replace(StudySpec(), weights="none", artifacts=stored.artifacts)
     assert stored.pruner == "hyperband" and stored.sampler == "tpe"
+
+
+def test_version():
+    from importlib.metadata import version
+
+    proc = run_cli("--version", check=True)
+    assert proc.stdout.strip() == f"hpsearch, version {version('hpsearch')}"
+
+
+def test_resume_prints_the_stored_spec_not_the_command_lines_defaults(journal_url):
+    run_cli("launch", "r", *PACED, "--dataset", "digits", "--epochs", "4", "--trials", "3", "--pruner", "median",
+            storage=journal_url, check=True)
+    resumed = run_cli("launch", "r", "--trials", "5", "--resume", storage=journal_url, check=True)
+    assert "5 trials of 4 epochs, space small, dataset digits, pruner median" in resumed.stdout, resumed.stdout
+
+
+def test_the_dashboard_names_the_objectives(journal_url):
+    import optuna
+
+    from search.core.storage import open_storage
+
+    run_cli("launch", "one", *PACED, storage=journal_url, check=True)
+    run_cli("launch", "two", *PACED, "--objectives", "dev_accuracy,latency_ms", "--pruner", "none", storage=journal_url,
+            check=True)
+    storage = open_storage(journal_url).optuna
+    assert optuna.load_study(study_name="one", storage=storage).metric_names == ["dev_accuracy"]
+    assert optuna.load_study(study_name="two", storage=storage).metric_names == ["dev_accuracy", "latency_ms"]
