@@ -104,7 +104,7 @@ def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: d
     study_spec = se.bench_spec(seed, budget, narrowing, portfolio=spec["portfolio"])
     sampler, pruner = build(spec, seed, se.MAX_EPOCHS, study_spec.trials)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
-    queued = queue_portfolio(study, study_spec) if study_spec.portfolio else []
+    queued = queue_portfolio(study, study_spec)
     run = {**se._ask_tell(study, study_spec, budget, data), "portfolio": queued}
     run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio")}
     return run

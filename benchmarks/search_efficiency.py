@@ -123,7 +123,7 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, narrow
                       pruner=defaults.pruner if pruner == "defaults" else pruner,
                       portfolio=defaults.portfolio and sampler == "defaults")
     study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
-    queued = queue_portfolio(study, spec) if spec.portfolio else []
+    queued = queue_portfolio(study, spec)  # first: launch queues them before any trial is asked for
     return {**_ask_tell(study, spec, budget, data), "portfolio": queued}
 
 
@@ -273,16 +273,13 @@ def today_settings(max_epochs: int, budget: int) -> dict[str, Any]:
     """The sampler and pruner `hpsearch launch` builds with no flags today, as a run of this plan records them,
     and the recipes its portfolio queues (in the whole small space: benchmark 1's narrowing, the CPU-cheap
     corner, keeps every recipe, numbers clamped)."""
-    import optuna
-
     from search.core.spec import make_pruner, make_sampler
-    from search.service.studies import queue_portfolio
 
     spec = bench_spec(0, budget, {}, max_epochs)
     sampler = make_sampler(spec, seed=0)
     return {"pruner": describe_pruner(make_pruner(spec)), "sampler": type(sampler).__name__,
             "sampler_settings": describe_sampler(sampler),
-            "portfolio": queue_portfolio(optuna.create_study(), spec) if spec.portfolio else []}
+            "portfolio": [recipe.name for recipe, _ in spec.portfolio_trials()]}
 
 
 def outdated(run: dict[str, Any], name: str, max_epochs: int, budget: int) -> bool:

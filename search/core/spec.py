@@ -144,6 +144,16 @@ class StudySpec:
         """Finished + running + queued trials the study may hold: its budget, warm-start and confirmation trials."""
         return self.trials + self.warm_trials + self.confirm_trials
 
+    def portfolio_trials(self) -> list:
+        """The proven recipes a new study of this spec queues first: [(spaces.portfolio.Recipe, params)],
+        at most `trials` of them; none with --no-portfolio or for a zoomed study (it queues its predecessor's best)."""
+        if not self.portfolio or self.zoomed_from is not None:
+            return []
+        from spaces import get_space
+        from spaces.portfolio import portfolio
+
+        return portfolio(get_space(self.space, self.narrowing))[: self.trials]
+
     @property
     def objective(self) -> str:
         return self.objectives[0]

@@ -70,23 +70,19 @@ def launch(storage: Storage, name: str, spec: StudySpec, *, resume: bool = False
         except BaseException:
             optuna.delete_study(study_name=name, storage=storage.optuna)  # no half-made study keeps the name
             raise
-    if spec.portfolio and spec.zoomed_from is None:  # a zoomed study queues its predecessor's best instead
-        queue_portfolio(study, spec)
+    queue_portfolio(study, spec)
     study.set_user_attr(SPEC_ATTR, spec.to_dict())
     return study
 
 
 def queue_portfolio(study: optuna.Study, spec: StudySpec) -> list[str]:
-    """Queue the space's proven recipes (spaces.portfolio) as the study's first trials, at most `spec.trials`.
+    """Queue the spec's proven recipes (StudySpec.portfolio_trials) as the study's first trials.
 
     Each is an ordinary trial of the study once claimed (its parameters fixed, the rest of it as any
     trial's), named in its `portfolio_recipe` attr. Returns the recipes queued, in order.
     """
-    from spaces import get_space
-    from spaces.portfolio import portfolio
-
     queued = []
-    for recipe, params in portfolio(get_space(spec.space, spec.narrowing))[: spec.trials]:
+    for recipe, params in spec.portfolio_trials():
         study.enqueue_trial(params, user_attrs={PORTFOLIO_ATTR: recipe.name})
         queued.append(recipe.name)
     return queued

@@ -210,3 +210,21 @@ def test_the_hidden_layer_sentence_counts_random_searchs_draws_and_the_picks(tmp
     out = _text(doc)
     assert ("reached a final dev accuracy of 0.600 with one (n=5) and 0.765 [0.750–0.780] without (n=10)" in out)
     assert "The configurations the searches picked had one in: hpsearch (defaults) 5 of 5; random search, no pruning 5 of 5." in out
+
+
+def test_benchmark_1s_hpsearch_row_runs_the_portfolio_first_and_random_search_none(monkeypatch):
+    """Its row must be what `hpsearch launch` does with no flags: the recipes queued before any trial is asked for."""
+    from benchmarks import search_efficiency as se
+    from search.core.spec import StudySpec
+
+    monkeypatch.setattr(se, "MAX_EPOCHS", 2)
+    monkeypatch.setattr(se, "TRAINER", "tests.doubles:sized")
+    # No pruning here, so that each recipe's trial completes and records its parameters.
+    run = se.run_hpsearch("defaults", "none", seed=0, budget=12, data=None, narrowing=se.CPU_CHEAP)
+    recipes = se.bench_spec(0, 12, se.CPU_CHEAP, portfolio=True).portfolio_trials()
+    assert run["portfolio"] == [r.name for r, _ in recipes] and len(recipes) == 4
+    complete = [run["trials"][str(k)] for k in range(len(recipes))]
+    assert [t.get("params") for t in complete] == [p for _, p in recipes]
+    assert StudySpec().portfolio  # what launch does with no flags
+    random = se.run_hpsearch("random", "none", seed=0, budget=4, data=None, narrowing=se.CPU_CHEAP)
+    assert random["portfolio"] == []
