@@ -23,6 +23,34 @@ QUICK_RESULTS = os.path.join(RESULTS, "quick")
 ENV_COMMAND = "HPSEARCH_BENCH_COMMAND"
 
 
+class _LoadTrack:
+    """The machine's load from this invocation's start (every benchmark imports this module first) and
+    through its runs: a one-minute load average sampled every SECONDS by a daemon thread."""
+
+    SECONDS = 30.0
+
+    def __init__(self):
+        import threading
+
+        self.at_start = [round(x, 2) for x in os.getloadavg()]
+        self.samples: list[float] = [self.at_start[0]]
+        threading.Thread(target=self._sample, name="load-average", daemon=True).start()
+
+    def _sample(self) -> None:
+        while True:
+            time.sleep(self.SECONDS)
+            self.samples.append(round(os.getloadavg()[0], 2))
+
+    def record(self) -> dict[str, Any]:
+        during = sorted(self.samples)
+        return {"load_average_at_start": self.at_start,
+                "load_during": {"every_seconds": self.SECONDS, "samples": len(during), "min": during[0],
+                                "median": statistics.median(during), "max": during[-1]}}
+
+
+_LOAD = _LoadTrack()
+
+
 def results_dir(quick: bool) -> str:
     return QUICK_RESULTS if quick else RESULTS
 
@@ -89,7 +117,7 @@ def machine() -> dict[str, Any]:
         "cores": os.cpu_count(),
         "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
         "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        **_LOAD.record(),
         "gpus": gpus(),
         "os": platform.platform(),
         "python": platform.python_version(),

@@ -39,8 +39,8 @@ def render(quick: bool = False) -> str:
         "Generated from the JSON in `benchmarks/results/" + ("quick/" if quick else "") + "` by `benchmarks/report.py`; "
         "do not edit by hand. Run them with `make bench`, `make bench-quick` (smaller budgets: a smoke test of the "
         "machinery more than a measurement), or one of them with `.venv/bin/python -m benchmarks.run --only NAME`. "
-        "Each benchmark runs its contenders one after another in the same process tree on the same machine, so their "
-        "ratios mean something even where the absolute numbers move.",
+        "Each section says when, by which command and on which machine its runs were made, and how busy the machine "
+        "was; sections made on different days or machines are not comparable with one another.",
         "",
         *noise(docs),
     ]
@@ -71,30 +71,42 @@ def provenance(doc: dict) -> list[str]:
     return [
         f"- Command: `{doc['command']}`",
         f"- Date: {doc['date']} (took {doc['seconds'] / 60:.1f} min){' — quick mode' if doc.get('quick') else ''}",
-        f"- Machine: {m['cpu']}, {m['cores_usable']} usable cores, {m['memory_gib']} GiB; load average at start "
-        f"{', '.join(map(str, m['load_average_at_start']))}{gpu}; Python {m['python']}, {versions}",
+        f"- Machine: {m['cpu']}, {m['cores_usable']} usable cores, {m['memory_gib']} GiB; {_load(m)}{gpu}; "
+        f"Python {m['python']}, {versions}",
         "",
     ]
 
 
+def _load(m: dict) -> str:
+    """The load as recorded: at the invocation's start and through its runs, or (results recorded before the
+    load was tracked) once, when the results were written."""
+    during = m.get("load_during")
+    if during is None:
+        return f"load average when the results were written {', '.join(map(str, m['load_average_at_start']))}"
+    return (f"load average at start {', '.join(map(str, m['load_average_at_start']))}, through the runs "
+            f"{during['median']:.2f} median, {during['max']:.2f} max (1-minute, every {during['every_seconds']:.0f} s)")
+
+
 def noise(docs: dict[str, dict]) -> list[str]:
-    """How busy each run's machine was when it started, from the run's own record; nothing is assumed."""
+    """How busy each benchmark's machine was, from its own record; nothing is assumed."""
     parts, busy = [], []
     for name in ORDER:
         doc = docs.get(name)
         if not doc:
             continue
         m = doc["machine"]
-        load, cores = m["load_average_at_start"][0], m["cores_usable"]
-        parts.append(f"{TITLES[name]} {load:.2f} on {cores} cores")
+        during = m.get("load_during")
+        load, cores = (during["median"] if during else m["load_average_at_start"][0]), m["cores_usable"]
+        when = "median through its runs" if during else "when its results were written"
+        parts.append(f"{TITLES[name]} {load:.2f} on {cores} cores ({when})")
         if load > cores:
             busy.append(TITLES[name])
     if not parts:
         return []
-    text = "**Noise.** One-minute load average when each run started, against the cores it could use: " + "; ".join(parts) + "."
+    text = "**Noise.** One-minute load average against the cores each benchmark could use: " + "; ".join(parts) + "."
     if busy:
-        text += (f" Where the load exceeded the cores ({', '.join(busy)}), other processes were competing for the CPU as "
-                 "the run began: read the ratios between contenders that ran back to back rather than absolute timings.")
+        text += (f" Where the load exceeded the cores ({', '.join(busy)}), other processes were competing for the CPU: "
+                 "read the ratios between contenders that ran back to back rather than absolute timings.")
     return [text, ""]
 
 

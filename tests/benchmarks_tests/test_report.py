@@ -78,6 +78,22 @@ def test_noise_sentence_follows_the_recorded_load(load, busy):
     assert ("other processes were competing" in out) is busy
 
 
+def test_the_load_is_tracked_from_the_invocations_start_and_through_its_runs_and_older_records_say_when_theirs_was_taken():
+    from benchmarks.common import machine
+
+    m = machine()
+    assert m["load_during"]["samples"] >= 1 and m["load_during"]["every_seconds"] == 30
+    assert m["load_during"]["min"] <= m["load_during"]["median"] <= m["load_during"]["max"]
+    doc = copy.deepcopy(result("coordination"))
+    doc["machine"].pop("load_during", None)
+    doc["machine"]["load_average_at_start"] = [3.0, 2.0, 1.0]
+    assert "load average when the results were written 3.0, 2.0, 1.0" in text(report.provenance(doc))
+    assert "3. coordination 3.00 on 2 cores (when its results were written)" in text(report.noise({"coordination": doc}))
+    doc["machine"]["load_during"] = {"every_seconds": 30.0, "samples": 9, "min": 0.5, "median": 2.5, "max": 4.0}
+    assert "load average at start 3.0, 2.0, 1.0, through the runs 2.50 median, 4.00 max" in text(report.provenance(doc))
+    assert "3. coordination 2.50 on 2 cores (median through its runs)" in text(report.noise({"coordination": doc}))
+
+
 # ---- 5. scale: a small synthetic result (no committed scale.json yet) ---------------------------------------
 def _dist(p50, p99=None):
     p99 = p50 if p99 is None else p99
