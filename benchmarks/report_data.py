@@ -44,14 +44,20 @@ def data_targets(doc) -> list[tuple]:
         rows.append(("6 data", f"peak resident memory of a trial process ≤ {t['peak_rss_mb']:,} MB, flat across folder sizes",
                      f"worst {_mb(worst)}; by folder {sizes}" + ("" if flat else " (not flat: more than 10% apart)"),
                      worst <= t["peak_rss_mb"] and flat))
-    later = [pair for key in LATER for pair in _after(doc, key, "seconds_to_first_step")]
-    if later:
-        best_by_row: dict[str, float] = {}
-        for label, v in later:
-            best_by_row[label] = min(v, best_by_row.get(label, v))
-        worst = max(best_by_row.values())
-        rows.append(("6 data", f"a later trial reaches its first training step within {t['later_first_step_s']:g} s",
-                     "; ".join(f"{label} {_s(v)}" for label, v in best_by_row.items()), worst <= t["later_first_step_s"]))
+    # Judged on the ways a worker starts a later trial (in its standby, or prepared ahead), the worst of
+    # them per folder, not the best; a later trial in a fresh process (no standby) is shown beside.
+    ways = [key for key in ("new_standby", "new_prepared") if _after(doc, key, "seconds_to_first_step")]
+    if ways:
+        by_row: dict[str, dict[str, float]] = {}
+        for key in (*ways, "new_later"):
+            for label, v in _after(doc, key, "seconds_to_first_step"):
+                by_row.setdefault(label, {})[key] = v
+        named = {"new_standby": "standby", "new_prepared": "prepared ahead", "new_later": "a fresh process"}
+        worst = max(v for figures in by_row.values() for key, v in figures.items() if key in ways)
+        measured = "; ".join(f"{label}: " + ", ".join(f"{named[k]} {_s(v)}" for k, v in figures.items())
+                             for label, figures in by_row.items())
+        rows.append(("6 data", f"a worker's later trial (in its standby, or prepared ahead) reaches its first training "
+                     f"step within {t['later_first_step_s']:g} s", measured, worst <= t["later_first_step_s"]))
     # A worker's later trial is prepared ahead when the trial before it was pruned or ran to its last
     # epoch; runs of an earlier hpsearch (no such row) were judged on the plain standby.
     prepared = "new_prepared" if _after(doc, "new_prepared", "startup_seconds") else "new_standby"

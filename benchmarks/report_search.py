@@ -28,6 +28,23 @@ def load_range(doc: dict) -> str:
     return f"{min(loads):.1f}–{max(loads):.1f}" if loads else "not recorded"
 
 
+def older_defaults(doc: dict) -> str | None:
+    """A sentence when the hpsearch (defaults) runs summarised here ran other defaults than `hpsearch launch`'s today."""
+    from benchmarks.search_efficiency import today_settings
+
+    s = doc["settings"]
+    now = today_settings(s["max_epochs_per_configuration"], s["budget_epochs"])
+    used = doc.get("settings_used", {}).get(HPSEARCH, {})
+    if all(v.get("pruner") == now["pruner"] and v.get("sampler") == now["sampler"]
+           and v.get("portfolio", []) == now["portfolio"] for v in used.values()):
+        return None
+    recipes = f"{len(now['portfolio'])} portfolio recipes first" if now["portfolio"] else "no portfolio"
+    return (f"**Older defaults:** the \"{HPSEARCH}\" row ran the defaults of its date, not today's "
+            f"(`{now['pruner']['class']}`, TPE with {now['sampler_settings'].get('n_startup_trials')} start-up trials, "
+            f"{recipes}): its figures and the targets below describe those. `python -m benchmarks.search_efficiency` "
+            f"moves its runs aside and runs that row again.")
+
+
 def search_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
     t = doc["targets"]
     a, b = t["best_vs_every_peer"], t["reaches_kerastuner_hyperband"]
@@ -36,6 +53,8 @@ def search_targets(doc: dict) -> list[tuple[str, str, str, Any]]:
     peers = ", ".join(f"{num(v)} ({k})" for k, v in a["peers"].items())
     reach = (f"reached it after {b['epochs']} of {doc['settings']['budget_epochs']} epochs "
              f"({num(b['fraction_of_budget'], 3, pct=True)})" if b["epochs"] else "did not reach it within the budget")
+    if older_defaults(doc):
+        peers += " (hpsearch's row: older defaults, see section 1)"
     return [("1 search efficiency", a["target"], f"{num(a['hpsearch'])} against {peers}", a["met"]),
             ("1 search efficiency", b["target"], f"KerasTuner Hyperband's final median {num(b['kerastuner_hyperband_final'])}: "
                                                   f"hpsearch's median curve {reach}", b["met"])]
@@ -45,6 +64,9 @@ def search_efficiency(doc: dict, provenance: list[str], met) -> list[str]:
     s = doc["settings"]
     done, planned = doc["runs_done"], doc["runs_planned"]
     out = ["## 1. Search efficiency", "", *provenance]
+    stale = older_defaults(doc)
+    if stale:
+        out += [stale, ""]
     out += [
         f"Task: {s['dataset']}. Space `{s['space']}`{narrowed(s.get('narrowing'), s.get('narrowing_why'))} for every contender (KerasTuner samples "
         f"the same dimensions through an adapter). Budget: {s['budget_epochs']} training epochs per contender and seed (worth "

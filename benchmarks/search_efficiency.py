@@ -621,7 +621,8 @@ def summarise(raw: dict[str, dict[str, Any]], plan: dict[str, Any], quick: bool,
         "targets": evaluate_targets(table, curves, plan, complete),
         "pruned_at_epoch": {name: [[t["epochs"] for t in run["trials"].values() if t.get("state") == "pruned"]
                                    for run in runs.values()] for name, runs in raw.items()},
-        "settings_used": {name: {seed: {"pruner": run.get("pruner"), "sampler": run.get("sampler")}
+        "settings_used": {name: {seed: {"pruner": run.get("pruner"), "sampler": run.get("sampler"),
+                                        "portfolio": run.get("portfolio", [])}
                                  for seed, run in runs.items()} for name, runs in raw.items()},
     }
 

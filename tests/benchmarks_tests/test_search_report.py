@@ -228,3 +228,22 @@ def test_benchmark_1s_hpsearch_row_runs_the_portfolio_first_and_random_search_no
     assert StudySpec().portfolio  # what launch does with no flags
     random = se.run_hpsearch("random", "none", seed=0, budget=4, data=None, narrowing=se.CPU_CHEAP)
     assert random["portfolio"] == []
+
+
+def test_a_row_of_older_defaults_says_so_and_one_of_todays_does_not():
+    import copy
+    import json
+
+    from benchmarks.common import RESULTS
+    from benchmarks.report_search import older_defaults
+    from benchmarks.search_efficiency import today_settings
+
+    with open(f"{RESULTS}/search_efficiency.json", encoding="utf-8") as f:
+        doc = json.load(f)
+    doc["settings_used"][HPSEARCH] = {"0": {"pruner": {"class": "HyperbandPruner", "min_resource": 1, "reduction_factor": 3},
+                                            "sampler": "TPESampler"}}
+    assert "**Older defaults:**" in older_defaults(doc)
+    today = today_settings(doc["settings"]["max_epochs_per_configuration"], doc["settings"]["budget_epochs"])
+    current = copy.deepcopy(doc)
+    current["settings_used"][HPSEARCH] = {"0": {k: today[k] for k in ("pruner", "sampler", "portfolio")}}
+    assert older_defaults(current) is None
