@@ -25,11 +25,11 @@ import datetime
 import logging
 
 import optuna
-import psutil
 from optuna.trial import FrozenTrial, TrialState
 
 from search.core.confirmations import CONFIRMS_ATTR
 from search.core.storage import Storage, seconds_since_outage
+from search.service.identity import alive
 from search.service.trial_runner import FAIL
 
 log = logging.getLogger("hpsearch.worker")
@@ -86,7 +86,7 @@ class Repairer:
                 unclaimed.append(t)
             # Dead pids on this host come first: they name the cause exactly, at once (a heartbeat
             # goes stale too, seconds later, and would hide it).
-            elif who.get("host") == self.host and not _alive(who) and self._fail(study, t, DIED):
+            elif who.get("host") == self.host and not alive(who) and self._fail(study, t, DIED):
                 log.warning("[study=%s trial=%d] worker pid %s died: failed", study.study_name, t.number, who.get("pid"))
                 failed += 1
         stale = self.storage.stale_seconds
@@ -156,11 +156,3 @@ def requeue(study: optuna.Study, failed: FrozenTrial, reason: str) -> bool:
 def _age_seconds(trial: FrozenTrial) -> float:
     # datetime_start is the creating worker's local time, naive (Optuna's convention).
     return (datetime.datetime.now() - trial.datetime_start).total_seconds() if trial.datetime_start else 0.0
-
-
-def _alive(who: dict) -> bool:
-    try:
-        proc = psutil.Process(int(who["pid"]))
-        return abs(proc.create_time() - float(who.get("started", 0))) < 1.0 and proc.status() != psutil.STATUS_ZOMBIE
-    except (psutil.NoSuchProcess, psutil.AccessDenied, KeyError, ValueError):
-        return False

@@ -9,11 +9,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import socket
 from typing import Any, Mapping
 
 import optuna
-import psutil
 from optuna.trial import TrialState
 
 from search.analysis import advice
@@ -50,11 +48,6 @@ def clean(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [clean(v) for v in value]
     return value
-
-
-def worker_identity() -> dict[str, Any]:
-    pid = os.getpid()
-    return {"host": socket.gethostname(), "pid": pid, "started": psutil.Process(pid).create_time()}
 
 
 def final_metrics(outcome: Outcome) -> dict[str, float]:

@@ -40,7 +40,7 @@ from search.core.confirmations import CONFIRMS_ATTR
 from search.core.counts import counts_from_states
 from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_pruner, make_sampler
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage
-from search.service import checkpoints, models, orphans, recording
+from search.service import checkpoints, identity, models, orphans, recording
 from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.service.trial_runner import (COMPLETE, FAIL, INTERRUPTED, Heartbeat, drop_ahead, hand_ahead, supervise,
                                         with_retry)
@@ -96,7 +96,7 @@ class Worker:
         # The repairer needs the storage, and the storage calls the repairer back for stale trials.
         self.storage: Storage = open_storage(storage_url, heartbeat_seconds=heartbeat_seconds,
                                              stale_callback=lambda study, trial: self.repairer.on_stale(study, trial))
-        self.identity = recording.worker_identity()
+        self.identity = identity.worker_identity()
         self.repairer = orphans.Repairer(self.storage, self.identity["host"])
         self.only = studies
         self.idle_exit = idle_exit
