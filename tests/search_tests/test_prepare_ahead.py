@@ -90,7 +90,9 @@ def test_the_trial_claimed_ahead_is_a_dead_workers_trial_queued_again_first(jour
     from search.core.storage import open_storage
     from tests.reliability_tests.test_worker_death import _leave_row
 
-    run_cli("launch", "lost", *LOGGED, "--trials", "3", "--epochs", "6", storage=journal_url, check=True)
+    # No portfolio: its queued recipes are older than the retry, so they, not the retry, would be claimed next.
+    run_cli("launch", "lost", *LOGGED, "--trials", "3", "--epochs", "6", "--no-portfolio", storage=journal_url,
+            check=True)
     env = {"HPSEARCH_TEST_EPOCH_SECONDS": "0.5", "HPSEARCH_TEST_TRAINING_LOG": str(tmp_path / "training.jsonl")}
     log_path = tmp_path / "worker.log"
     worker = start_worker(journal_url, "--study", "lost", "--idle-exit", "5", log_path=str(log_path), **env)
