@@ -17,7 +17,18 @@ LABEL_MIXING = ("mixup", "cutmix")
 
 
 def augmentation_layers(config: AugmentConfig, seed: int) -> list[keras.layers.Layer]:
-    """The in-model layers for `config.policy` (empty for none, mixup and cutmix)."""
+    """The in-model layers for `config.policy` (empty for none, mixup and cutmix), then random erasing if asked."""
+    layers = _policy_layers(config, seed)
+    if config.random_erasing:
+        # A (p, p) factor: Keras draws each image's probability from the range, and a single float
+        # would mean "up to p". Patches of 2-33% of the image, as in Zhong et al. (2017).
+        p = config.random_erasing
+        layers.append(keras.layers.RandomErasing(factor=(p, p), scale=(0.02, 0.33), value_range=VALUE_RANGE,
+                                                 seed=seed + 7))
+    return layers
+
+
+def _policy_layers(config: AugmentConfig, seed: int) -> list[keras.layers.Layer]:
     m = config.magnitude
     policy = config.policy
     if policy == "flip_crop":

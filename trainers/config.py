@@ -67,6 +67,7 @@ AUGMENT_POLICIES = (
 )
 OPTIMIZERS = ("sgd", "adam")
 LR_DECAYS = ("none", "cosine", "exponential", "inverse_time")
+WARMUP_DECAYS = ("none", "cosine")  # the schedules Keras's CosineDecay warms up (alpha 1 holds the rate)
 SWITCHES = ("auto", "on", "off")
 RESIZE_MODES = ("stretch", "crop", "pad")
 
@@ -111,6 +112,10 @@ class ModelConfig:
 class AugmentConfig:
     policy: str = _choice("none", AUGMENT_POLICIES, "augmentation applied in training only")
     magnitude: float = _range(0.1, 0.0, 1.0, "strength of the policy (rotation, zoom, colour, erasing, alpha)")
+    random_erasing: float = _range(
+        0.0, 0.0, 1.0, "probability that a training image also has a random rectangle (2-33%) erased, "
+        "whatever the policy (Zhong et al. 2017; 0: off)"
+    )
 
 
 @dataclass(frozen=True)
@@ -124,6 +129,14 @@ class OptimizerConfig:
     weight_decay: float = _range(0.0, 0.0, 0.1, "decoupled weight decay (0: none)")
     lr_decay: str = _choice("none", LR_DECAYS, "learning-rate schedule over the run")
     decay_rate: float = _range(0.5, 0.0, 10.0, "exponential: factor per run; inverse_time: rate per epoch")
+    warmup_fraction: float = _range(
+        0.0, 0.0, 0.5, "share of each phase's steps over which the learning rate rises linearly from 0 "
+        "(Goyal et al. 2017); with lr_decay cosine: warm-up then cosine, the one-cycle shape (0: off)"
+    )
+    ema_momentum: float = _range(
+        0.0, 0.0, 0.9999, "average the weights with this momentum (Keras use_ema; 0.99 is Keras's default; "
+        "0: off): every epoch is measured on the average, and the run keeps it"
+    )
 
 
 @dataclass(frozen=True)
@@ -139,6 +152,9 @@ class TransferConfig:
 class TrainingConfig:
     epochs: int = _range(10, 1, 10_000, "epochs to train")
     batch_size: int = _range(64, 1, 65_536, "mini-batch size")
+    label_smoothing: float = _range(
+        0.0, 0.0, 0.5, "share of each label's probability spread evenly over all classes (Szegedy et al. 2016; 0: off)"
+    )
     early_stopping_patience: int = _range(0, 0, 1000, "stop after this many epochs without dev improvement (0: off)")
     train_eval_examples: int = _range(2048, 32, 1_000_000, "training images re-scored each epoch in inference mode")
     mixed_precision: str = _choice("auto", SWITCHES, "float16 compute (auto: on when a GPU is present)")
@@ -161,6 +177,11 @@ class TrainConfig:
         if self.data.target_dir is None and total + self.data.train_dev_fraction >= 0.9:
             raise ConfigError(
                 "data.train_dev_fraction + dev_fraction + test_fraction must leave at least 10% for train"
+            )
+        if self.optimizer.warmup_fraction and self.optimizer.lr_decay not in WARMUP_DECAYS:
+            raise ConfigError(
+                f"optimizer.warmup_fraction goes with lr_decay {' or '.join(WARMUP_DECAYS)}, "
+                f"not {self.optimizer.lr_decay!r}"
             )
 
     # ---- plain data -------------------------------------------------------------------
@@ -230,8 +251,8 @@ def _build(cls, data: Mapping[str, Any], prefix: str):
     for key in data:
         if key not in known:
             hint = difflib.get_close_matches(str(key), known, n=1)
-            suggestion = f"; did you mean {prefix}{hint[0]!r}?" if hint else f"; known: {', '.join(known)}"
-            raise ConfigError(f"unknown key {prefix}{key!r}{suggestion}")
+            suggestion = f"; did you mean {prefix + hint[0]!r}?" if hint else f"; known: {', '.join(known)}"
+            raise ConfigError(f"unknown key {prefix + str(key)!r}{suggestion}")
     values = {}
     for name, f in known.items():
         if name not in data:

@@ -11,6 +11,7 @@ with dropout and augmentation on, and is not the training error of a bias/varian
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import time
@@ -178,7 +179,7 @@ class _Loop:
             set_backbone_trainable(self.built, fraction)
             self.built.model.compile(
                 optimizer=self._optimizer(lr, epochs),
-                loss=keras.losses.CategoricalCrossentropy(),
+                loss=keras.losses.CategoricalCrossentropy(label_smoothing=self.config.training.label_smoothing),
                 metrics=["accuracy"],
                 jit_compile=self.jit,
             )
@@ -225,7 +226,14 @@ class _Loop:
         opt = self.config.optimizer
         steps = max(1, epochs * self.steps_per_epoch)
         schedule: Any = lr
-        if opt.lr_decay == "cosine":
+        warmup = int(round(opt.warmup_fraction * steps))
+        if warmup:
+            # Linear from 0 to lr, then the cosine to 0 (alpha 0) or the rate held (alpha 1).
+            schedule = keras.optimizers.schedules.CosineDecay(
+                0.0, decay_steps=max(1, steps - warmup), alpha=0.0 if opt.lr_decay == "cosine" else 1.0,
+                warmup_target=lr, warmup_steps=warmup,
+            )
+        elif opt.lr_decay == "cosine":
             schedule = keras.optimizers.schedules.CosineDecay(lr, decay_steps=steps)
         elif opt.lr_decay == "exponential":
             schedule = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=steps, decay_rate=opt.decay_rate)
@@ -233,12 +241,12 @@ class _Loop:
             schedule = keras.optimizers.schedules.InverseTimeDecay(
                 lr, decay_steps=self.steps_per_epoch, decay_rate=opt.decay_rate
             )
-        decay = opt.weight_decay or None
+        common = {"learning_rate": schedule, "weight_decay": opt.weight_decay or None}
+        if opt.ema_momentum:
+            common.update(use_ema=True, ema_momentum=opt.ema_momentum)
         if opt.name == "sgd":
-            return keras.optimizers.SGD(learning_rate=schedule, momentum=opt.momentum, weight_decay=decay)
-        return keras.optimizers.Adam(
-            learning_rate=schedule, beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon, weight_decay=decay
-        )
+            return keras.optimizers.SGD(momentum=opt.momentum, **common)
+        return keras.optimizers.Adam(beta_1=opt.beta_1, beta_2=opt.beta_2, epsilon=opt.epsilon, **common)
 
     def evaluate(self, ds) -> float:
         """Accuracy in inference mode (evaluate runs the model with training=False)."""
@@ -267,10 +275,11 @@ class _Loop:
             self.stop_reason = NAN_LOSS
             self.reporter.report(epoch, metrics)
             return True
-        metrics["train_error"] = 1.0 - self.evaluate(self.train_eval_ds)
-        if self.train_dev_ds is not None:
-            metrics["train_dev_error"] = 1.0 - self.evaluate(self.train_dev_ds)
-        dev = self.evaluate(self.dev_ds)
+        with _averaged_weights(self.built.model):
+            metrics["train_error"] = 1.0 - self.evaluate(self.train_eval_ds)
+            if self.train_dev_ds is not None:
+                metrics["train_dev_error"] = 1.0 - self.evaluate(self.train_dev_ds)
+            dev = self.evaluate(self.dev_ds)
         metrics["dev_error"] = 1.0 - dev
         metrics["dev_accuracy"] = dev
         metrics["epoch_seconds"] = seconds
@@ -291,6 +300,26 @@ class _Loop:
             self.stop_reason = EARLY_STOPPING
             return True
         return False
+
+
+@contextlib.contextmanager
+def _averaged_weights(model: keras.Model):
+    """With weight averaging on (optimizer.ema_momentum), the average is in the model inside the block.
+
+    Keras puts the average into the model only when fit ends; the epochs are measured on it too, so
+    a curve, the pruner and early stopping judge the weights the run keeps. Swapped back before the
+    checkpoint, which then holds the raw weights and the average where a resumed run expects them.
+    """
+    if not getattr(model.optimizer, "use_ema", False):
+        yield
+        return
+    swap = keras.callbacks.SwapEMAWeights(swap_on_epoch=False)
+    swap.set_model(model)
+    swap.on_test_begin()  # its public hooks: the average in for evaluation, then back
+    try:
+        yield
+    finally:
+        swap.on_test_end()
 
 
 class _EpochEnd(keras.callbacks.Callback):

@@ -81,7 +81,7 @@ def cases(tmp_path) -> list[tuple[str, list[str], str, dict]]:
         ("error rate as a percentage", ["launch", "x", "--human-error", "5"], "(it looks like a percentage: use 0.05)", {}),
         ("error rate above 100", ["diagnose", "--human-error", "0.01", "--train-error", "150", "--dev-error", "0.2"],
          "train error is an error rate in [0, 1], got 150", {}),
-        ("config with unknown keys", ["train", str(tmp_path / "unknown.yaml")], "unknown key model.'dropuot'", {}),
+        ("config with unknown keys", ["train", str(tmp_path / "unknown.yaml")], "unknown key 'model.dropuot'", {}),
         ("config with wrong types", ["train", str(tmp_path / "types.yaml")], "training.epochs must be an integer, got 'many'", {}),
         ("config from a newer version", ["train", str(tmp_path / "newer.yaml")], "configuration version 99 is newer", {}),
         ("empty dataset folder", ["launch", "x", "--dataset", f"dir:{folders['empty']}"], "has no class subfolders", {}),

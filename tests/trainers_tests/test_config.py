@@ -26,7 +26,7 @@ def test_export_file_is_accepted(tmp_path):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"model": {"dropuot": 0.2}}, "unknown key model.'dropuot'; did you mean model.'dropout'?"),
+        ({"model": {"dropuot": 0.2}}, "unknown key 'model.dropuot'; did you mean 'model.dropout'?"),
         ({"modle": {}}, "unknown key 'modle'; did you mean 'model'?"),
         ({"model": {"dropout": 1.5}}, "model.dropout must be in [0.0, 0.9], got 1.5"),
         ({"model": {"dropout": "high"}}, "model.dropout must be a number, got 'high'"),
