@@ -61,6 +61,12 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "no portfolio": {"portfolio": False},
     "median pruner, warm-up 1": {"pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 1}},
     "no pruning": {"pruner": {"name": "none"}},
+    # Issue 26's recipe knobs, each fixed in every trial (`launch --set`), values from their sources:
+    # label smoothing 0.1 (Szegedy et al. 2016), Keras's default EMA momentum, random erasing at
+    # p = 0.5 (Zhong et al. 2017). Whichever wins here becomes a space dimension or a default.
+    "label smoothing 0.1 in every trial": {"fixed": {"training.label_smoothing": 0.1}},
+    "weight averaging (EMA 0.99) in every trial": {"fixed": {"optimizer.ema_momentum": 0.99}},
+    "random erasing 0.5 in every trial": {"fixed": {"augment.random_erasing": 0.5}},
 }
 
 
@@ -71,8 +77,11 @@ def settings(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
         merged_pruner = dict(pruner)
     else:
         merged_pruner = {**TODAY_PRUNER, **pruner}
-    return {"sampler": {**TODAY_SAMPLER, **variant.get("sampler", {})}, "pruner": merged_pruner,
-            "portfolio": variant.get("portfolio", TODAY_PORTFOLIO)}
+    chosen = {"sampler": {**TODAY_SAMPLER, **variant.get("sampler", {})}, "pruner": merged_pruner,
+              "portfolio": variant.get("portfolio", TODAY_PORTFOLIO)}
+    if variant.get("fixed"):  # only where set: today's settings, and the runs saved under them, stay as they were
+        chosen["fixed"] = dict(variant["fixed"])
+    return chosen
 
 
 def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int, trials: int):
@@ -101,12 +110,12 @@ def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: d
 
     from search.service.studies import queue_portfolio
 
-    study_spec = se.bench_spec(seed, budget, narrowing, portfolio=spec["portfolio"])
+    study_spec = se.bench_spec(seed, budget, narrowing, portfolio=spec["portfolio"], fixed=spec.get("fixed", {}))
     sampler, pruner = build(spec, seed, se.MAX_EPOCHS, study_spec.trials)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     queued = queue_portfolio(study, study_spec)
     run = {**se._ask_tell(study, study_spec, budget, data), "portfolio": queued}
-    run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio")}
+    run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio", "fixed") if k in spec}
     return run
 
 

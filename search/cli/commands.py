@@ -78,6 +78,22 @@ def _duration(value: str | None, flag: str = "--time-budget", zero: bool = False
         raise click.BadParameter(str(exc), param_hint=f"'{flag}'") from None
 
 
+def _fixed(pairs: tuple[str, ...]) -> dict:
+    """`--set FIELD=VALUE` pairs as {field: value}, each value read as YAML (0.1 a number, adam a string)."""
+    import yaml
+
+    fixed = {}
+    for pair in pairs:
+        key, equals, text = pair.partition("=")
+        if not equals or not key.strip():
+            raise click.BadParameter(f"{pair!r} is not FIELD=VALUE", param_hint="'--set'")
+        try:
+            fixed[key.strip()] = yaml.safe_load(text)
+        except yaml.YAMLError:
+            raise click.BadParameter(f"{pair!r}: {text!r} is not a value", param_hint="'--set'") from None
+    return fixed
+
+
 @cli.command()
 @click.argument("name")
 @click.option("--space", default="default", show_default=True, help="Space name, or module path (mypkg.myspace).")
@@ -102,6 +118,9 @@ def _duration(value: str | None, flag: str = "--time-budget", zero: bool = False
 @click.option("--sampler", default="tpe", show_default=True, help="tpe | random | gp")
 @click.option("--portfolio/--no-portfolio", default=True, show_default=True,
               help="Run the space's proven recipes first (a few published configurations; counted in --trials).")
+@click.option("--set", "fixed", multiple=True, metavar="FIELD=VALUE", callback=lambda ctx, param, value: _fixed(value),
+              help="Give every trial this training-config field, one the space does not search (repeatable): "
+                   "training.label_smoothing=0.1, optimizer.ema_momentum=0.99, augment.random_erasing=0.5.")
 @click.option("--objectives", default="dev_accuracy", show_default=True,
               help="dev_accuracy or dev_error; a second one (latency_ms, params, model_mb) makes a Pareto study.")
 @click.option("--human-error", type=float, default=0.0, show_default=True, help="Human-level error (a fraction), the proxy for Bayes error.")
@@ -155,6 +174,8 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
                f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
+    if spec.fixed:
+        click.echo(f"{name}: every trial with {', '.join(f'{k}={v}' for k, v in spec.fixed.items())}")
     if not resume and not spec.zoomed_from:
         from search.service.studies import PORTFOLIO_ATTR
 

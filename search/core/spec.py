@@ -29,8 +29,31 @@ SECONDARY_OBJECTIVES = {"latency_ms": "minimize", "params": "minimize", "model_m
 DEFAULT_TRAINER = "trainers.train:train"
 
 
+# Config fields another launch option sets; `--set` refuses them and names the option.
+OWNED_FIELDS = {
+    "data.dataset": "--dataset", "data.target_dir": "--target-dir", "data.image_size": "--image-size",
+    "data.resize": "--resize", "data.memory_budget_mb": "--memory-budget-mb", "model.weights": "--weights",
+    "training.epochs": "--epochs", "training.seed": "--seed",
+}
+
+
 class SpecError(ValueError):
     """A study specification is invalid."""
+
+
+class _AtEnds:
+    """A trial whose every draw is its dimension's low end (or its high end, or its first or last choice)."""
+
+    def __init__(self, high: bool):
+        self.high = high
+
+    def suggest_float(self, name: str, low, high, *, log: bool = False):
+        return high if self.high else low
+
+    suggest_int = suggest_float
+
+    def suggest_categorical(self, name: str, choices):
+        return choices[-1] if self.high else choices[0]
 
 
 @dataclass(frozen=True)
@@ -73,6 +96,9 @@ class StudySpec:
     warm_trials: int = 0
     # Confirmation runs queued by `hpsearch confirm`: a budget apart from --trials.
     confirm_trials: int = 0
+    # Training-config fields every trial gets (`launch --set training.label_smoothing=0.1`): dotted
+    # name -> value, for what the space does not search.
+    fixed: dict = field(default_factory=dict)
 
     # ---- checks ----------------------------------------------------------------------
     def validate(self) -> "StudySpec":
@@ -129,7 +155,7 @@ class StudySpec:
                 if not self.dataset.startswith("dir:"):
                     raise SpecError("--target-dir needs a dir:PATH dataset as the training distribution")
                 check_folder(self.target_dir)
-            self.base_config()
+            self._check_fixed()
         except (SpaceError, ConfigError) as exc:
             raise SpecError(str(exc)) from None
         return self
@@ -165,11 +191,47 @@ class StudySpec:
         return {k: v for k, v in named.items() if v is not None}
 
     def base_config(self, trial_number: int = 0) -> TrainConfig:
-        """What the space does not sample: the data, the epochs, the weights, the seed."""
-        data = {"dataset": self.dataset, "target_dir": self.target_dir, "image_size": self.image_size,
-                "resize": self.resize, "memory_budget_mb": self.memory_budget_mb}
-        training = {"epochs": self.epochs, "seed": (self.seed + trial_number) % (2**31)}
-        return TrainConfig().replace(data=data, training=training, model={"weights": self.weights})
+        """What the space does not sample: the data, the epochs, the weights, the seed, the --set fields."""
+        sections: dict[str, dict[str, Any]] = {}
+        for key, value in self.fixed.items():
+            section, _, name = key.partition(".")
+            sections.setdefault(section, {})[name] = value
+        sections.setdefault("data", {}).update(
+            dataset=self.dataset, target_dir=self.target_dir, image_size=self.image_size, resize=self.resize,
+            memory_budget_mb=self.memory_budget_mb)
+        sections.setdefault("training", {}).update(epochs=self.epochs, seed=(self.seed + trial_number) % (2**31))
+        sections.setdefault("model", {}).update(weights=self.weights)
+        return TrainConfig().replace(**sections)
+
+    def _check_fixed(self) -> None:
+        """Each --set names a config field no other option owns and the space does not search."""
+        for key in self.fixed:
+            section, dot, name = key.partition(".")
+            if not dot or not name or "." in name:
+                raise SpecError(f"--set {key}: name a training-config field as SECTION.FIELD, "
+                                f"like training.label_smoothing")
+            if key in OWNED_FIELDS:
+                raise SpecError(f"--set {key}: use {OWNED_FIELDS[key]} instead")
+        base = self.base_config()
+        if not self.fixed:
+            return
+        from spaces import get_space
+
+        space = get_space(self.space, self.narrowing)
+        wanted = base.to_dict()
+        # Two draws, every dimension at its low end and then its high end: a field the space sets
+        # differs from the base in at least one of them.
+        for high in (False, True):
+            try:
+                drawn = space.suggest(_AtEnds(high), base).to_dict()
+            except ConfigError as exc:
+                raise SpecError(f"--set: space {self.space} can draw a configuration these fields do not go with "
+                                f"({exc}); narrow it with --narrow") from None
+            for key in self.fixed:
+                section, _, name = key.partition(".")
+                if drawn[section][name] != wanted[section][name]:
+                    raise SpecError(f"--set {key}: space {self.space} searches it; "
+                                    f"fix it with --narrow instead")
 
     # ---- plain data ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

@@ -109,7 +109,7 @@ def test_bad_or_unreachable_storage_is_one_line(url, message):
 
 def test_bad_train_configs(tmp_path):
     cases = {
-        "unknown.yaml": ("model: {dropuot: 0.1}\n", "unknown key model.'dropuot'; did you mean model.'dropout'?"),
+        "unknown.yaml": ("model: {dropuot: 0.1}\n", "unknown key 'model.dropuot'; did you mean 'model.dropout'?"),
         "type.yaml": ("training: {epochs: many}\n", "training.epochs must be an integer, got 'many'"),
         "newer.yaml": ("version: 99\n", "configuration version 99 is newer than this hpsearch understands"),
         "broken.yaml": ("model: [\n", "not valid YAML"),
@@ -203,3 +203,32 @@ def test_the_dashboard_names_the_objectives(journal_url):
     storage = open_storage(journal_url).optuna
     assert optuna.load_study(study_name="one", storage=storage).metric_names == ["dev_accuracy"]
     assert optuna.load_study(study_name="two", storage=storage).metric_names == ["dev_accuracy", "latency_ms"]
+
+
+def test_set_gives_every_trial_a_field_the_space_does_not_search(journal_url, tmp_path):
+    """`launch --set` fixes training-config fields in every trial, the portfolio's recipes included."""
+    launched = run_cli("launch", "smooth", *PACED, "--epochs", "1", "--trials", "3",
+                       "--set", "training.label_smoothing=0.1", "--set", "optimizer.ema_momentum=0.99",
+                       "--workers", "1", "--log-dir", str(tmp_path / "logs"), storage=journal_url, check=True)
+    assert "smooth: every trial with training.label_smoothing=0.1, optimizer.ema_momentum=0.99" in launched.stdout
+    trials = trials_of(journal_url, "smooth")
+    assert len(trials) == 3 and any("portfolio_recipe" in t.user_attrs for t in trials)
+    for trial in trials:
+        config = trial.user_attrs["config"]
+        assert config["training"]["label_smoothing"] == 0.1 and config["optimizer"]["ema_momentum"] == 0.99
+
+
+@pytest.mark.parametrize("flag, message", [
+    ("model.dropout=0.3", "--set model.dropout: space small searches it; fix it with --narrow instead"),
+    ("training.epochs=3", "--set training.epochs: use --epochs instead"),
+    ("training.label_smothing=0.1", "unknown key 'training.label_smothing'; did you mean 'training.label_smoothing'?"),
+    ("training.label_smoothing=0.9", "training.label_smoothing must be in [0.0, 0.5], got 0.9"),
+    ("label_smoothing=0.1", "--set label_smoothing: name a training-config field as SECTION.FIELD"),
+    ("training.label_smoothing", "'training.label_smoothing' is not FIELD=VALUE"),
+    ("optimizer.warmup_fraction=0.1", "space small can draw a configuration these fields do not go with "
+                                      "(optimizer.warmup_fraction goes with lr_decay none or cosine, not 'inverse_time')"),
+])
+def test_a_bad_set_is_one_line_and_stores_nothing(journal_url, flag, message):
+    proc = run_cli("launch", "bad", *PACED, "--set", flag, storage=journal_url)
+    assert proc.returncode == 2 and message in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "no studies" in run_cli("status", storage=journal_url, check=True).stdout
