@@ -24,7 +24,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HERE = os.path.dirname(os.path.abspath(__file__))
 OVERRIDE = "compose.standins.yml"
 IMAGE = "hpsearch-ci/hpsearch:test"  # never `hpsearch:latest`: this one stands on a stand-in base
-HOST_UID = HOST_GID = 1000  # the host user the README's `mkdir -p out data` assumes (the image's uid)
+HOST_UID = HOST_GID = 1000  # the host user docs/deploy.md's `mkdir -p out data` assumes (the image's uid)
 PASSWORD = "s3cr{et}@p:ss%w/rd"  # every character that breaks naive URL handling
 NUMBERS = os.path.join(REPO, "test-artifacts", "containers.json")
 

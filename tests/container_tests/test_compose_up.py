@@ -103,7 +103,7 @@ def test_a_study_runs_stops_gracefully_and_finishes_its_exact_budget(stack):
     up_workers(stack)
     workers = stack.containers("worker-cpu")
     assert len(workers) == WORKERS
-    # The README's launch, as users type it (`run --rm`); its effect is checked through the engine.
+    # docs/deploy.md's launch, as users type it (`run --rm`); its effect is checked through the engine.
     launched = stack.compose("run", "--rm", "-T", "cli", *LAUNCH, check=False)
     assert launched.returncode == 0, launched.stderr
     assert stack.cli_json("status", STUDY)["study"]["budget"] == BUDGET

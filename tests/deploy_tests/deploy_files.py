@@ -29,7 +29,7 @@ ENV_EXAMPLE = os.path.join(REPO, ".env.example")
 K8S_WORKERS = os.path.join(REPO, "deploy", "k8s", "workers.yaml")
 DB_PUBLIC = os.path.join(REPO, "deploy", "compose", "db-public.yml")
 PG_HBA_TLS = os.path.join(REPO, "deploy", "postgres", "pg_hba-tls.conf")
-README = os.path.join(REPO, "README.md")
+DEPLOY_DOC = os.path.join(REPO, "docs", "deploy.md")  # the GPU-machines and several-machines guide
 
 SECRETISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE", re.I)
 
@@ -356,16 +356,16 @@ def gpu_devices(service: dict) -> list[dict]:
     return (((service.get("deploy") or {}).get("resources") or {}).get("reservations") or {}).get("devices") or []
 
 
-# ---- README ------------------------------------------------------------------------------
-def readme_block() -> str:
-    text = read(README)
+# ---- docs/deploy.md --------------------------------------------------------------------------
+def deploy_doc_block() -> str:
+    text = read(DEPLOY_DOC)
     start, end = text.index("<!-- gpu-machines:start -->"), text.index("<!-- gpu-machines:end -->")
     return text[start:end]
 
 
-def readme_cli_commands() -> list[list[str]]:
-    """Arguments of every `docker compose run --rm [--no-deps] cli ...` in the README's GPU sections."""
-    joined = re.sub(r"\\\n\s*", " ", readme_block())
+def deploy_doc_cli_commands() -> list[list[str]]:
+    """Arguments of every `docker compose run --rm [--no-deps] cli ...` in docs/deploy.md."""
+    joined = re.sub(r"\\\n\s*", " ", deploy_doc_block())
     out = []
     for line in joined.splitlines():
         m = re.search(r"docker compose run --rm (?:--no-deps )?cli (.*)", line)

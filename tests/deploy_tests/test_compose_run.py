@@ -24,7 +24,7 @@ from deploy_files import (
     interpolate_tree,
     load_compose,
     read,
-    readme_cli_commands,
+    deploy_doc_cli_commands,
     volume_mounts,
 )
 
@@ -83,8 +83,8 @@ def test_compose_services_run_a_study_to_its_exact_budget(postgres, tmp_path):
     assert init.returncode == 0, init.stderr
     assert "no studies" in init.stdout
 
-    # The README's quick check, through the `cli` service.
-    launch = next(args for args in readme_cli_commands() if args[:2] == ["launch", "smoke"])
+    # docs/deploy.md's quick check, through the `cli` service.
+    launch = next(args for args in deploy_doc_cli_commands() if args[:2] == ["launch", "smoke"])
     assert launch[2:] == "--dataset digits --space small --trials 3 --epochs 2 --weights none --pruner none".split()
     name = f"smoke{os.getpid()}"
     launched = compose.run("cli", "launch", name, *launch[2:])
@@ -127,7 +127,7 @@ def test_compose_services_run_a_study_to_its_exact_budget(postgres, tmp_path):
     assert status.returncode == 0, status.stderr
     assert json.loads(status.stdout)["study"]["complete"] == 3
     assert ("./out", "/out", False) in volume_mounts(compose.services["cli"])
-    export = next(args for args in readme_cli_commands() if args[0] == "export")
+    export = next(args for args in deploy_doc_cli_commands() if args[0] == "export")
     target = export[export.index("-o") + 1]
     assert target.startswith("/out/")
     exported = compose.run("cli", "export", name, "-o", str(out / target[len("/out/"):]))

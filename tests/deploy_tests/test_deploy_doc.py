@@ -1,4 +1,4 @@
-"""The README's "GPU machines" and "Several machines" sections name only commands, services,
+"""docs/deploy.md's "GPU machines" and "Several machines" sections name only commands, services,
 options and files that exist."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from deploy_files import (
     load_compose,
     published_ports,
     read,
-    readme_block,
-    readme_cli_commands,
+    deploy_doc_block,
+    deploy_doc_cli_commands,
     with_more_gpus_uncommented,
 )
 
@@ -30,7 +30,7 @@ def services_with_more_gpus() -> dict:
 
 
 def test_both_sections_are_there():
-    block = readme_block()
+    block = deploy_doc_block()
     assert "## GPU machines" in block and "## Several machines" in block
     for required in (".env.example", "docker compose up -d workers", "nvidia-ctk", "sslmode=require",
                      "deploy/k8s/workers.yaml", "deploy/compose/db-public.yml", "http://127.0.0.1:8080"):
@@ -38,7 +38,7 @@ def test_both_sections_are_there():
 
 
 def test_every_cli_container_command_is_a_real_hpsearch_command():
-    commands = readme_cli_commands()
+    commands = deploy_doc_cli_commands()
     assert {c[0] for c in commands} >= {"launch", "status", "export"}
 
     def check(args):
@@ -51,7 +51,7 @@ def test_every_cli_container_command_is_a_real_hpsearch_command():
 
 def test_compose_commands_name_existing_services():
     services = services_with_more_gpus()
-    joined = re.sub(r"\\\n\s*", " ", readme_block())
+    joined = re.sub(r"\\\n\s*", " ", deploy_doc_block())
     seen = 0
     for m in re.finditer(r"docker compose (up|logs|stop|run)((?: [^\s`#]+)*)", joined):
         words = [w for w in m.group(2).split() if not w.startswith("-") and "=" not in w]
@@ -65,7 +65,7 @@ def test_compose_commands_name_existing_services():
 
 def test_yaml_snippets_parse_and_override_existing_services():
     services = services_with_more_gpus()
-    snippets = re.findall(r"```yaml\n(.*?)```", readme_block(), re.S)
+    snippets = re.findall(r"```yaml\n(.*?)```", deploy_doc_block(), re.S)
     assert snippets
     for text in snippets:
         override = yaml.safe_load(text)
@@ -76,9 +76,9 @@ def test_yaml_snippets_parse_and_override_existing_services():
 
 
 def test_named_files_exist():
-    for path in re.findall(r"`((?:deploy|certs)/[\w./-]+|\.env\.example|docker-compose\.yml|Dockerfile)`", readme_block()):
+    for path in re.findall(r"`((?:deploy|certs)/[\w./-]+|\.env\.example|docker-compose\.yml|Dockerfile)`", deploy_doc_block()):
         if not path.startswith("certs/"):
             assert os.path.exists(os.path.join(REPO, path)), path
-    compose_file = re.search(r"COMPOSE_FILE=(\S+)", readme_block()).group(1)
+    compose_file = re.search(r"COMPOSE_FILE=(\S+)", deploy_doc_block()).group(1)
     for path in compose_file.split(":"):
         assert os.path.exists(os.path.join(REPO, path)), path
