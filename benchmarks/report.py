@@ -183,7 +183,7 @@ def trainer_overhead(doc) -> list[str]:
             "|---|" + "---|" * len(next(iter(doc["datasets"].values()))["hpsearch_evaluation_seconds"])]
     for name, r in doc["datasets"].items():
         out.append(f"| {name} | " + " | ".join(spread(v, 3) for v in r["hpsearch_evaluation_seconds"].values()) + " |")
-    out += ["", "hpsearch's training part is `model.fit` with one epoch-level callback (no per-batch hook); its "
+    out += ["", "hpsearch's training part is `model.fit` with hpsearch's callbacks (`trainers/train.py`); its "
                 "per-epoch evaluation is three `evaluate` calls (a training sample, train-dev, dev) in inference mode.", ""]
     for name, r in doc["datasets"].items():
         out.append(f"- {name}: " + overhead_facts(r))

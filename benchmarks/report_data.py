@@ -128,10 +128,9 @@ def _warm_same(doc) -> list[str]:
     spread = ((f"took off {100 * best:.0f}% of the start-up at best" if best > 0 else "took off none of the start-up") +
               (f" and added {100 * -worst:.0f}% at worst" if worst < 0 else "") + " (one trial a row)")
     if best < 0.25 or worst < 0 < best:
-        out.append(f"- Warming up on the trial's own architecture {spread}: no consistent gain, so what is left is paid "
-                   "per model (building it, tracing its training step, optimising that graph, its first kernels), and "
-                   "only a standby told its trial's configuration before the trial starts can take it off the trial's time"
-                   + (", as a worker's trial prepared ahead is (below)." if any(isinstance(r.get("new_prepared"), dict) for r in doc["rows"])
+        out.append(f"- Warming up on the trial's own architecture {spread}: no consistent gain, so a standby that "
+                   "guessed the next configuration would not start it faster"
+                   + ("; a standby told its trial ahead is measured below." if any(isinstance(r.get("new_prepared"), dict) for r in doc["rows"])
                       else "."))
     else:
         out.append(f"- Warming up on the trial's own architecture {spread}: a standby that guessed the next "
