@@ -129,7 +129,7 @@ def _warm_same(doc) -> list[str]:
               (f" and added {100 * -worst:.0f}% at worst" if worst < 0 else "") + " (one trial a row)")
     if best < 0.25 or worst < 0 < best:
         out.append(f"- Warming up on the trial's own architecture {spread}: no consistent gain, so a standby that "
-                   "guessed the next configuration would not start it faster"
+                   "guessed the next configuration would not start it consistently faster"
                    + ("; a standby told its trial ahead is measured below." if any(isinstance(r.get("new_prepared"), dict) for r in doc["rows"])
                       else "."))
     else:

@@ -206,7 +206,7 @@ def test_data_section_says_when_the_old_loader_was_not_run():
 
 
 @pytest.mark.parametrize("same, phrase", [(1.70, "took off 4% of the start-up at best (one trial a row): no consistent gain, "
-                                                   "so a standby that guessed the next configuration would not start it faster"),
+                                                   "so a standby that guessed the next configuration would not start it consistently faster"),
                                            (2.00, "took off none of the start-up and added 12% at worst (one trial a row): "
                                                   "no consistent gain"),
                                            (0.90, "took off 49% of the start-up at best (one trial a row): a standby that guessed")])
