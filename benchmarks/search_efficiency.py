@@ -441,22 +441,10 @@ def _mark_pruned_lineages(trials: dict[str, dict[str, Any]]) -> None:
             t["state"] = "pruned"
 
 
-def child(name: str, spec: dict[str, Any], seed: int, budget: int, max_epochs: int, train_images: int,
-          narrowing: dict, trainer: str | None = None) -> dict[str, Any]:
+def configure_run(max_epochs: int, trainer: str | None) -> None:
+    """Set this process's epochs per configuration and trainer (a run's child process, benchmarks.search_child)."""
     global MAX_EPOCHS, TRAINER
-    from benchmarks import fashion_subset
-
     MAX_EPOCHS, TRAINER = max_epochs, trainer
-    data = fashion_subset.load(train_images)
-    if spec["kind"] == "hpsearch":
-        return run_hpsearch(spec["sampler"], spec["pruner"], seed, budget, data, narrowing)
-    if spec["kind"] == "optuna":
-        return run_raw_optuna(seed, budget, data, narrowing)
-    if spec["kind"] == "pilot":
-        from benchmarks import pilot
-
-        return pilot.run_variant(spec, seed, budget, data, narrowing)
-    return run_kerastuner(spec["tuner"], seed, budget, data, narrowing)
 
 
 # ---- the parent: plan, saved runs, analysis ---------------------------------------------------
@@ -485,7 +473,7 @@ def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int |
             spec: dict[str, Any] | None = None) -> dict[str, Any]:
     """One (contender, seed) run in a child process; `spec` defaults to the contender's (the pilot passes its own)."""
     spec = spec or CONTENDERS[name]
-    cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--child", name, "--spec", json.dumps(spec),
+    cmd = [sys.executable, "-m", "benchmarks.search_child", "--name", name, "--spec", json.dumps(spec),
            "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
            "--out", out + ".part"] + (["--trainer", plan["trainer"]] if plan.get("trainer") else [])
@@ -522,20 +510,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fresh", action="store_true", help="discard saved runs of this plan first")
     parser.add_argument("--jobs", type=int, default=parallel.JOBS,
                         help=f"runs at a time, one TensorFlow thread each (default {parallel.JOBS})")
-    parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--narrowing", default="{}", help=argparse.SUPPRESS)
-    parser.add_argument("--spec", help=argparse.SUPPRESS)
-    parser.add_argument("--trainer", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--out", help="where to write the JSON (child: the run's raw trace)")
+    parser.add_argument("--out", help="where to write the JSON")
     args = parser.parse_args(argv)
-
-    if args.child:
-        result = child(args.child, json.loads(args.spec), args.seed, args.budget, args.max_epochs, args.train_images,
-                       json.loads(args.narrowing), args.trainer)
-        with open(args.out, "w", encoding="utf-8") as f:
-            json.dump(result, f)
-        return 0
 
     started = time.monotonic()
     plan = dict(QUICK if args.quick else FULL)
@@ -696,8 +672,4 @@ def evaluate_targets(table, curves, plan, complete) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    # `-m` runs this file as __main__, a second copy of the module: run the canonical one, whose
-    # globals (MAX_EPOCHS, TRAINER) are the ones that modules importing it (the pilot) see.
-    from benchmarks import search_efficiency
-
-    raise SystemExit(search_efficiency.main())
+    raise SystemExit(main())
