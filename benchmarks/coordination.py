@@ -1,7 +1,7 @@
 """Benchmark 3, coordination: trials per hour of hpsearch's workers against raw Optuna.
 
 The trainer is a double that sleeps a fixed time per epoch and reports every epoch
-(tests.doubles_faults.paced), so what is measured is everything around training: the storage,
+(testing.doubles_faults.paced), so what is measured is everything around training: the storage,
 the sampler, the budget lock, hpsearch's process per trial, its recording (user attrs, the trial
 note, the dashboard figures). For each storage (a throwaway PostgreSQL cluster, started as
 tests/conftest.py does; the embedded journal file) and each worker count:
@@ -50,7 +50,7 @@ class Postgres:
     """A throwaway cluster: tests/conftest.py's PostgresCluster, initialised the way its fixture does."""
 
     def __init__(self):
-        from tests.conftest import PostgresCluster, _drop_to_nobody, free_port, pg_bin
+        from testing.postgres import PostgresCluster, drop_to_nobody, free_port, pg_bin
 
         self.root = tempfile.mkdtemp(prefix="hpsearch-bench-pg-")
         os.chmod(self.root, 0o777)
@@ -60,7 +60,7 @@ class Postgres:
             f.write(self.cluster.password)
         os.chmod(pwfile, 0o644)
         subprocess.run([pg_bin("initdb"), "-D", self.cluster.datadir, "-U", self.cluster.user, "--pwfile", pwfile,
-                        "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True, preexec_fn=_drop_to_nobody)
+                        "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True, preexec_fn=drop_to_nobody)
         self.cluster.start()
         self.count = 0
 
@@ -93,10 +93,10 @@ def raw_worker(url: str, name: str, trials: int) -> int:
     from search.core.storage import open_storage
     from spaces import get_space
     from search.core.spec import make_pruner, make_sampler
-    from tests.doubles_faults import paced
+    from testing.doubles_faults import paced
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = spec_for(trials, "tests.doubles_faults:paced")
+    spec = spec_for(trials, "testing.doubles_faults:paced")
     space = get_space(SPACE)
     storage = open_storage(url)
     print("ready", flush=True)
@@ -266,7 +266,7 @@ def main(argv: list[str] | None = None) -> int:
                 trials = count * TRIALS_PER_WORKER
                 row = {}
                 for kind in ("hpsearch", "raw_optuna") if count % 2 else ("raw_optuna", "hpsearch"):
-                    row[kind] = measure(kind, store.fresh(), count, trials, "tests.doubles_faults:paced", env)
+                    row[kind] = measure(kind, store.fresh(), count, trials, "testing.doubles_faults:paced", env)
                 row["ratio"] = row["hpsearch"]["trials_per_hour"] / row["raw_optuna"]["trials_per_hour"]
                 row["steady_ratio"] = (row["hpsearch"]["steady_trials_per_hour"]["median"]
                                        / row["raw_optuna"]["steady_trials_per_hour"]["median"])

@@ -1,7 +1,7 @@
 """Benchmark 5, scale: per-trial coordination cost against the size of a study's history.
 
 A study launched as `hpsearch launch` does (space `small`, the sleeping double
-tests.doubles_faults:paced, no pruner) is prefilled with 0, 1,000 or 10,000 finished trials shaped
+testing.doubles_faults:paced, no pruner) is prefilled with 0, 1,000 or 10,000 finished trials shaped
 like real ones (benchmarks/scale_prefill.py: the space's params, 30 intermediate values, curves and
 the decomposition in user attrs, a dashboard note each), once per size, in a template database;
 every run starts from a copy (`CREATE DATABASE ... TEMPLATE ...`) on a throwaway PostgreSQL cluster
@@ -41,7 +41,7 @@ from benchmarks.common import REPO, child_env, log, write_result
 
 NAME = "scale"
 SPACE = "small"
-TRAINER = "tests.doubles_faults:paced"
+TRAINER = "testing.doubles_faults:paced"
 EPOCHS = 2
 EPOCH_SECONDS = 0.05
 HEARTBEAT_SECONDS = 10
@@ -79,7 +79,7 @@ def raw_worker(url: str, name: str, budget: int, epochs: int = EPOCHS) -> int:
     from search.core.spec import HALTED_ATTR, make_pruner, make_sampler
     from search.core.storage import open_storage
     from spaces import get_space
-    from tests.doubles_faults import paced
+    from testing.doubles_faults import paced
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     global EPOCHS

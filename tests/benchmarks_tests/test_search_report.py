@@ -218,7 +218,7 @@ def test_benchmark_1s_hpsearch_row_runs_the_portfolio_first_and_random_search_no
     from search.core.spec import StudySpec
 
     monkeypatch.setattr(se, "MAX_EPOCHS", 2)
-    monkeypatch.setattr(se, "TRAINER", "tests.doubles:sized")
+    monkeypatch.setattr(se, "TRAINER", "testing.doubles:sized")
     # No pruning here, so that each recipe's trial completes and records its parameters.
     run = se.run_hpsearch("defaults", "none", seed=0, budget=12, data=None, narrowing=se.CPU_CHEAP)
     recipes = se.bench_spec(0, 12, se.CPU_CHEAP, portfolio=True).portfolio_trials()

@@ -64,7 +64,7 @@ def stack(engine, standins):
     """The project folder, the image built by `docker compose build`, the stack torn down after."""
     root = make_project(os.path.join(tempfile.mkdtemp(prefix="hpsci-project-"), "hpsearch"),
                         password=PASSWORD, host_uid=HOST_UID, host_gid=HOST_GID)
-    from tests.conftest import free_port
+    from testing.postgres import free_port
 
     s = Stack(engine, root, IMAGE, dashboard_port=free_port())
     s.compose("--profile", "cpu", "--profile", "cli", "down", "-v", "--remove-orphans", check=False)  # a crashed run's

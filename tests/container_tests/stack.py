@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from engine import Dockerd, EngineError
 
 from tests.deploy_tests.deploy_files import compose_v2
-from tests.search_tests.helpers import HANG_GUARD, wait_for
+from testing.waiting import HANG_GUARD, wait_for
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 HERE = os.path.dirname(os.path.abspath(__file__))

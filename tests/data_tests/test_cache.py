@@ -5,7 +5,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from tests.data_tests.conftest import grey_folder
 from trainers import datacache
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from tests.data_tests.conftest import fashion_slice
 from trainers.config import DataConfig
 from trainers.data import load_splits

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from trainers.weights import WEIGHT_FILES, weights_reachable
 
 

@@ -16,8 +16,9 @@ import urllib.request
 import pytest
 import yaml
 
-from tests.conftest import HPSEARCH, _drop_to_nobody, cli_env, free_port, pg_bin
-from tests.search_tests.helpers import wait_for
+from testing.cli import HPSEARCH, cli_env
+from testing.postgres import drop_to_nobody, free_port, pg_bin
+from testing.waiting import wait_for
 from deploy_files import (
     PG_HBA_TLS,
     environment,
@@ -180,7 +181,7 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
         hba = shutil.copy(PG_HBA_TLS, f"{root}/pg_hba.conf")
         os.chmod(hba, 0o644)
         subprocess.run([pg_bin("initdb"), "-D", datadir, "-U", "hpsearch", "--pwfile", f"{root}/pw", "--no-sync"],
-                       check=True, capture_output=True, preexec_fn=_drop_to_nobody, cwd=root)
+                       check=True, capture_output=True, preexec_fn=drop_to_nobody, cwd=root)
         # The key must belong to the server's user with mode 0600 (uid 999 in the image): here, nobody.
         key = os.path.join(datadir, "server.key")
         shutil.copy(f"{certs}/server.key", key)
@@ -195,7 +196,7 @@ def test_published_database_refuses_plain_tcp_and_serves_tls(tmp_path):
             [pg_bin("postgres"), "-D", datadir, "-p", str(port), "-k", datadir, "-c", "listen_addresses=127.0.0.1",
              "-c", "ssl=on", "-c", f"ssl_cert_file={certs}/server.crt", "-c", f"ssl_key_file={key}",
              "-c", f"hba_file={hba}", "-c", "fsync=off"],
-            stdout=open(f"{root}/server.log", "w"), stderr=subprocess.STDOUT, preexec_fn=_drop_to_nobody, cwd=root,
+            stdout=open(f"{root}/server.log", "w"), stderr=subprocess.STDOUT, preexec_fn=drop_to_nobody, cwd=root,
         )
         try:
             ready, deadline = None, time.monotonic() + 120  # a busy machine starts a server slowly

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import yaml
 
-from tests.conftest import HPSEARCH
+from testing.cli import HPSEARCH
 from deploy_files import (
     COMPOSE,
     REPO,

@@ -13,7 +13,7 @@ import tempfile
 
 import pytest
 
-from tests.conftest import PostgresCluster, _drop_to_nobody, free_port, pg_bin
+from testing.postgres import PostgresCluster, drop_to_nobody, free_port, pg_bin
 
 RESULTS = os.environ.get("HPSEARCH_RELIABILITY_OUT", os.path.join(os.path.dirname(__file__), "..", "..", "test-artifacts", "reliability.json"))
 STORAGES = ("PostgreSQL", "embedded journal")
@@ -82,7 +82,7 @@ def own_postgres():
         f.write(cluster.password)
     os.chmod(pwfile, 0o644)
     subprocess.run([pg_bin("initdb"), "-D", cluster.datadir, "-U", cluster.user, "--pwfile", pwfile,
-                    "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True, preexec_fn=_drop_to_nobody)
+                    "-A", "scram-sha-256", "--no-sync"], check=True, capture_output=True, preexec_fn=drop_to_nobody)
     cluster.start()
     yield cluster
     cluster.stop()

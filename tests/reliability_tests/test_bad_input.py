@@ -9,11 +9,11 @@ import optuna
 import pytest
 
 from search.core.storage import open_storage
-from tests.conftest import run_cli
+from testing.cli import run_cli
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none"]
 
 
 def snapshot(url: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli, start_worker
+from testing.cli import run_cli, start_worker
 from tests.search_tests.helpers import trials_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -28,9 +28,9 @@ def test_each_broken_trial_fails_alone_and_the_worker_goes_on(pg_url, record):
         # Only the hanging trial is meant to meet its timeout; the others get one they cannot reach
         # on a busy machine, so each fails for its own reason.
         timeout = "3" if double == "hang" else "600"
-        run_cli("launch", double, *BASE, "--trainer", f"tests.doubles_faults:{double}", "--trials", "1",
+        run_cli("launch", double, *BASE, "--trainer", f"testing.doubles_faults:{double}", "--trials", "1",
                 "--max-failures", "2", "--trial-timeout", timeout, storage=pg_url, check=True)
-    run_cli("launch", "healthy", *BASE, "--trainer", "tests.doubles_faults:paced", "--trials", "3",
+    run_cli("launch", "healthy", *BASE, "--trainer", "testing.doubles_faults:paced", "--trials", "3",
             storage=pg_url, check=True)
     worker = start_worker(pg_url, "--idle-exit", "5")
     assert worker.wait(900) == 0
@@ -46,14 +46,14 @@ def test_each_broken_trial_fails_alone_and_the_worker_goes_on(pg_url, record):
 
 
 def test_a_study_whose_every_trial_fails_halts_with_a_clear_message(pg_url, tmp_path, record):
-    proc = run_cli("launch", "doomed", *BASE, "--trainer", "tests.doubles_faults:segfault", "--trials", "5",
+    proc = run_cli("launch", "doomed", *BASE, "--trainer", "testing.doubles_faults:segfault", "--trials", "5",
                    "--max-failures", "3", "--workers", "1", "--log-dir", str(tmp_path), storage=pg_url)
     assert proc.returncode == 1
     assert "study 'doomed' halted: the last 3 trials failed (latest: trial process crashed (SIGSEGV))" in proc.stderr
     status = run_cli("status", storage=pg_url, check=True)
     assert "halted" in status.stdout
     # Fixing the cause and resuming un-halts it.
-    resumed = run_cli("launch", "doomed", *BASE, "--trainer", "tests.doubles_faults:segfault", "--resume", storage=pg_url)
+    resumed = run_cli("launch", "doomed", *BASE, "--trainer", "testing.doubles_faults:segfault", "--resume", storage=pg_url)
     assert resumed.returncode == 0
     assert "halted" not in run_cli("status", storage=pg_url, check=True).stdout
     record("a study whose every trial fails", "halted after --max-failures (3) failures in a row; "

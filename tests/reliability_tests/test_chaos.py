@@ -26,13 +26,14 @@ from search.analysis import figures
 from search.analysis import report
 from search.core.spec import read_spec
 from search.core.storage import open_storage
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import finished, trials_of, wait_for
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import finished, trials_of
+from testing.waiting import wait_for
 from tests.search_tests.test_dashboard import study_detail
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
 TRIALS = 100
 WORKERS = 4
 KILLS = (6, 9)  # inclusive range drawn from

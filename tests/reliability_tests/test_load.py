@@ -8,13 +8,13 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli, start_worker
+from testing.cli import run_cli, start_worker
 from tests.search_tests.helpers import trials_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 # A trainer that does no training: two epochs reported at once, behind the same reporter protocol.
-FAST = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "median",
+FAST = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "median",
         "--epochs", "2"]
 
 

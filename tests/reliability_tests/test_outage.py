@@ -9,12 +9,13 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, finished, trials_of, wait_for
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import finished, trials_of
+from testing.waiting import HANG_GUARD, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
 
 
 def test_database_outage_longer_than_a_heartbeat(own_postgres, tmp_path, record):

@@ -10,11 +10,11 @@ import optuna
 import pytest
 
 from search.core.storage import open_storage
-from tests.conftest import run_cli, serve_dashboard, start_worker
+from testing.cli import run_cli, serve_dashboard, start_worker
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
 
 
 def test_the_password_never_appears(postgres, pg_url, tmp_path, record):

@@ -13,12 +13,13 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.core.storage import open_storage
 from search.service import orphans
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, finished, trials_of, wait_for
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import finished, trials_of
+from testing.waiting import HANG_GUARD, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
 SLOW = {"HPSEARCH_TEST_EPOCH_SECONDS": "0.6"}
 
 

@@ -12,10 +12,10 @@ import pytest
 import yaml
 from optuna.trial import TrialState
 
-from tests.conftest import HPSEARCH, REPO, cli_env, run_cli
+from testing.cli import HPSEARCH, REPO, cli_env, run_cli
 from tests.search_tests.helpers import trials_of
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none"]
 
 
 @pytest.mark.slow

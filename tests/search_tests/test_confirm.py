@@ -10,10 +10,11 @@ import yaml
 from optuna.trial import TrialState
 
 from search.core.storage import open_storage
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, trials_of
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import trials_of
+from testing.waiting import HANG_GUARD
 
-LUCKY = ["--trainer", "tests.doubles:lucky_first", "--space", "small", "--weights", "none", "--epochs", "3", "--no-portfolio"]
+LUCKY = ["--trainer", "testing.doubles:lucky_first", "--space", "small", "--weights", "none", "--epochs", "3", "--no-portfolio"]
 
 
 def _queue_widths(url: str, name: str, widths: list[int]) -> None:
@@ -93,7 +94,7 @@ def test_bad_confirms_are_one_line_and_queue_nothing(journal_url, args, message)
 
 
 def test_a_failed_confirmation_run_is_queued_again_not_replaced_by_a_new_search_trial(journal_url, tmp_path):
-    run_cli("launch", "flaky", "--trainer", "tests.doubles_faults:fails_at_seed_3", "--space", "small", "--weights", "none",
+    run_cli("launch", "flaky", "--trainer", "testing.doubles_faults:fails_at_seed_3", "--space", "small", "--weights", "none",
             "--epochs", "3", "--trials", "3", storage=journal_url, check=True)
     _serve(journal_url, "flaky", tmp_path)
     run_cli("confirm", "flaky", "--top", "1", "--seeds", "1", storage=journal_url, check=True)

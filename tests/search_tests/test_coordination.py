@@ -26,7 +26,7 @@ NEW = 3
 def _prefilled(url: str, name: str) -> None:
     storage = open_storage(url)
     # No portfolio: the history added below stands for trials run under the budget, with none queued beside it.
-    spec = StudySpec(space="small", trainer="tests.doubles_faults:paced", pruner="none", weights="none",
+    spec = StudySpec(space="small", trainer="testing.doubles_faults:paced", pruner="none", weights="none",
                      trials=HISTORY + NEW, epochs=2, portfolio=False)
     study = studies.launch(storage, name, spec)
     lr = FloatDistribution(1e-5, 1e-1, log=True)

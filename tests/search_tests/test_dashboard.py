@@ -15,7 +15,7 @@ from wsgiref.util import setup_testing_defaults
 
 import optuna
 import pytest
-from tests.conftest import REPO, run_cli, serve_dashboard
+from testing.cli import REPO, run_cli, serve_dashboard
 from optuna.trial import TrialState
 
 from search.analysis import figures, report
@@ -171,7 +171,7 @@ def test_trial_page_shows_the_confusion_matrix_and_the_worst_mistakes_in_its_not
 # ---- fast: test-double studies ---------------------------------------------------------------------
 def test_a_pruned_trial_is_explained_at_the_epoch_it_stopped(journal_url):
     run_cli("launch", "pruned", "--space", "small", "--trials", "4", "--epochs", "4", "--pruner", "median", "--weights", "none",
-            "--trainer", "tests.doubles:overfitting", "--no-portfolio", storage=journal_url, check=True)
+            "--trainer", "testing.doubles:overfitting", "--no-portfolio", storage=journal_url, check=True)
     study = studies.load(open_storage(journal_url), "pruned")
     for dropout in (0.5, 0.5, 0.5, 0.0):  # the last one is far worse than the median: pruned
         study.enqueue_trial({"dropout": dropout})
@@ -200,7 +200,7 @@ def test_a_pruned_trial_is_explained_at_the_epoch_it_stopped(journal_url):
 
 def test_concurrent_refreshes_leave_every_figure_whole(journal_url, tmp_path):
     run_cli("launch", "many", "--space", "small", "--trials", "5", "--epochs", "2", "--pruner", "none", "--weights", "none",
-            "--trainer", "tests.doubles:sized", "--max-params", "60000", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
+            "--trainer", "testing.doubles:sized", "--max-params", "60000", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
             storage=journal_url, check=True)
     storage = open_storage(journal_url)
     study = studies.load(storage, "many")
@@ -230,7 +230,7 @@ def test_concurrent_refreshes_leave_every_figure_whole(journal_url, tmp_path):
 def test_workers_on_postgresql_write_figures_and_notes(pg_url, tmp_path):
     # Two workers: figure writes are serialised by a PostgreSQL advisory lock.
     run_cli("launch", "pg", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
-            "--trainer", "tests.doubles:overfitting", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
+            "--trainer", "testing.doubles:overfitting", "--workers", "2", "--log-dir", str(tmp_path / "logs"),
             storage=pg_url, check=True)
     _, detail = study_detail(pg_url, "pg")
     objects = {g["id"]: json.loads(g["graph_object"]) for g in detail["plotly_graph_objects"]}

@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 
 from search.core.storage import open_storage
 from search.service.models import MODELS_ATTR
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from tests.search_tests.helpers import trials_of
 
 
@@ -54,7 +54,7 @@ def test_export_model_writes_the_trained_model_which_scores_the_recorded_dev_acc
 def test_a_study_keeps_only_its_best_models_files_included(journal_url, tmp_path):
     """20 trials, --keep-models 3: the store holds exactly the top 3 trials' models, each its own."""
     folder = tmp_path / "models"
-    run_cli("launch", "top3", "--trainer", "tests.doubles:with_model", "--space", "small", "--trials", "20",
+    run_cli("launch", "top3", "--trainer", "testing.doubles:with_model", "--space", "small", "--trials", "20",
             "--epochs", "2", "--pruner", "none", "--workers", "2", "--keep-models", "3", "--artifacts", str(folder),
             storage=journal_url, timeout=600, check=True)
     trials = [t for t in trials_of(journal_url, "top3") if t.state == TrialState.COMPLETE]
@@ -69,7 +69,7 @@ def test_a_study_keeps_only_its_best_models_files_included(journal_url, tmp_path
 
 
 def test_export_model_of_a_trial_whose_model_was_not_kept_fails_in_one_line_and_writes_nothing(journal_url, tmp_path):
-    run_cli("launch", "none", "--trainer", "tests.doubles:with_model", "--space", "small", "--trials", "2",
+    run_cli("launch", "none", "--trainer", "testing.doubles:with_model", "--space", "small", "--trials", "2",
             "--epochs", "1", "--pruner", "none", "--workers", "1", "--keep-models", "0", storage=journal_url,
             timeout=300, check=True)
     out, model = tmp_path / "best.yaml", tmp_path / "best.keras"

@@ -9,10 +9,10 @@ from search.core.storage import open_storage
 from search.service.studies import PORTFOLIO_ATTR
 from spaces import get_space
 from spaces.portfolio import portfolio
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from tests.search_tests.helpers import trials_of
 
-DOUBLE = ("--space", "small", "--epochs", "2", "--pruner", "none", "--weights", "none", "--trainer", "tests.doubles:sized")
+DOUBLE = ("--space", "small", "--epochs", "2", "--pruner", "none", "--weights", "none", "--trainer", "testing.doubles:sized")
 
 
 def test_the_recipes_run_first_with_their_parameters_and_count_in_the_budget(journal_url):

@@ -12,10 +12,11 @@ import signal
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, finished, states, trials_of, wait_for
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import finished, states, trials_of
+from testing.waiting import HANG_GUARD, wait_for
 
-LOGGED = ["--trainer", "tests.doubles_faults:logged", "--space", "small", "--weights", "none", "--pruner", "none"]
+LOGGED = ["--trainer", "testing.doubles_faults:logged", "--space", "small", "--weights", "none", "--pruner", "none"]
 
 
 def test_trials_are_prepared_ahead_never_train_at_once_and_the_budget_holds(journal_url, tmp_path):

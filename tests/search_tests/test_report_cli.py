@@ -8,7 +8,7 @@ import pytest
 
 from search.service import studies
 from search.core.storage import open_storage
-from tests.conftest import run_cli
+from testing.cli import run_cli
 
 
 def test_diagnose_prints_the_table_the_problem_and_next_steps():
@@ -59,7 +59,7 @@ def test_report_of_a_study(journal_url):
     # The test-double trainer has high variance that dropout reduces (0.12 (1 - 2 dropout)); the six trials'
     # dropouts are fixed so that variance (4.8 to 9.6 points) dominates every one, bias being 0.5 points.
     run_cli("launch", "ovf", "--space", "small", "--trials", "6", "--epochs", "2", "--pruner", "none", "--weights", "none",
-            "--human-error", "0.005", "--trainer", "tests.doubles:overfitting", "--no-portfolio", storage=journal_url,
+            "--human-error", "0.005", "--trainer", "testing.doubles:overfitting", "--no-portfolio", storage=journal_url,
             check=True)
     study = studies.load(open_storage(journal_url), "ovf")
     for dropout in DROPOUTS:
@@ -88,7 +88,7 @@ def test_report_of_a_missing_study_is_one_line(journal_url):
 
 
 def test_report_mistakes_prints_the_most_confused_pairs_and_writes_the_gallery(journal_url, tmp_path):
-    run_cli("launch", "errs", "--trainer", "tests.doubles:with_mistakes", "--space", "small", "--trials", "2",
+    run_cli("launch", "errs", "--trainer", "testing.doubles:with_mistakes", "--space", "small", "--trials", "2",
             "--epochs", "1", "--pruner", "none", "--workers", "1", storage=journal_url, check=True)
     gallery = tmp_path / "gallery.png"
     out = run_cli("report", "errs", "--mistakes", "--gallery", str(gallery), storage=journal_url, check=True).stdout
@@ -105,7 +105,7 @@ def test_report_mistakes_prints_the_most_confused_pairs_and_writes_the_gallery(j
 @pytest.mark.parametrize("args, message", [(["--mistakes", "--trial", "99"], "has no trial 99"),
                                            (["--trial", "0"], "--trial and --gallery go with --mistakes")])
 def test_report_mistakes_errors_are_one_line(journal_url, args, message):
-    run_cli("launch", "errs", "--trainer", "tests.doubles:with_mistakes", "--space", "small", "--trials", "1",
+    run_cli("launch", "errs", "--trainer", "testing.doubles:with_mistakes", "--space", "small", "--trials", "1",
             "--epochs", "1", "--pruner", "none", "--workers", "1", storage=journal_url, check=True)
     proc = run_cli("report", "errs", *args, storage=journal_url)
     assert proc.returncode == 2 and message in proc.stderr and proc.stderr.count("\n") == 1

@@ -9,8 +9,9 @@ import time
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, trials_of, wait_for
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import trials_of
+from testing.waiting import HANG_GUARD, wait_for
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import json
 
 import optuna
 import pytest
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from optuna.trial import TrialState
 
 from search.core.ranking import ranked_trials
@@ -16,7 +16,7 @@ from search.core.spec import StudySpec
 from search.core.storage import open_storage
 
 COMMON = ("--space", "small", "--epochs", "2", "--pruner", "none", "--weights", "none", "--human-error", "0.01",
-          "--trainer", "tests.doubles:sized", "--no-portfolio")
+          "--trainer", "testing.doubles:sized", "--no-portfolio")
 
 
 def run_study(storage_url: str, name: str, trials: list[dict], *launch_args: str) -> optuna.Study:

@@ -10,8 +10,9 @@ import textwrap
 import pytest
 from optuna.trial import TrialState
 
-from tests.conftest import REPO, run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, trials_of
+from testing.cli import REPO, run_cli, start_worker
+from tests.search_tests.helpers import trials_of
+from testing.waiting import HANG_GUARD
 
 # As TensorFlow 2.21 writes them on a host without a GPU (copied from a worker log).
 NOISE = [

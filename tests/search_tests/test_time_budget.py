@@ -11,7 +11,7 @@ from search.core.budget import (CLOCK_ATTR, DurationError, EpochPace, allowed_ov
                                  parse_duration)
 from search.core.storage import open_storage
 from search.service import studies
-from tests.conftest import run_cli
+from testing.cli import run_cli
 from tests.search_tests.helpers import trials_of
 
 # Seconds the claim's own writes may take between the budget check and the trial's row (a busy machine).
@@ -126,7 +126,7 @@ def test_max_overrun_needs_a_time_budget_and_says_so_in_one_line(journal_url):
 def test_trials_too_slow_for_the_time_budget_stop_after_their_first_epoch_as_pruned(journal_url, tmp_path):
     # Each epoch of the `slow` double takes at least a second on any machine: 30 epochs would end
     # far more than 2 s after a 5 s budget, so each trial stops after the epoch that shows it.
-    proc = run_cli("launch", "slow", "--trainer", "tests.doubles:slow", "--space", "small", "--weights", "none",
+    proc = run_cli("launch", "slow", "--trainer", "testing.doubles:slow", "--space", "small", "--weights", "none",
                    "--trials", "20", "--epochs", "30", "--pruner", "none", "--time-budget", "5s",
                    "--max-overrun", "2s", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
                    storage=journal_url, timeout=600)

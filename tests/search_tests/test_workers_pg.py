@@ -12,12 +12,13 @@ import pytest
 from optuna.trial import TrialState
 
 from search.core.storage import normalize_url, open_storage
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, finished, running_trial, states, trials_of, wait_for
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import finished, running_trial, states, trials_of
+from testing.waiting import HANG_GUARD, wait_for
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
-PACED = ["--trainer", "tests.doubles_faults:paced", "--space", "small", "--weights", "none"]
+PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none"]
 
 
 def launch(url, name, *args):

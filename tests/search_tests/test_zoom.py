@@ -11,10 +11,11 @@ from optuna.trial import TrialState
 
 from search.analysis.zoom import ZoomError, zoom_narrowing
 from spaces import Categorical, RandomTrial, get_space
-from tests.conftest import run_cli, start_worker
-from tests.search_tests.helpers import HANG_GUARD, trials_of
+from testing.cli import run_cli, start_worker
+from tests.search_tests.helpers import trials_of
+from testing.waiting import HANG_GUARD
 
-DOUBLE = ["--trainer", "tests.doubles:overfitting", "--space", "small", "--weights", "none", "--pruner", "none",
+DOUBLE = ["--trainer", "testing.doubles:overfitting", "--space", "small", "--weights", "none", "--pruner", "none",
           "--epochs", "3"]
 
 

@@ -68,8 +68,8 @@ def memory_error(config, data, reporter):
 
 
 def fails_at_seed_3(config, data, reporter):
-    """`tests.doubles.lucky_first`, except that the run with training seed 3 (trial 3 under seed 0) raises."""
-    from tests.doubles import lucky_first
+    """`testing.doubles.lucky_first`, except that the run with training seed 3 (trial 3 under seed 0) raises."""
+    from testing.doubles import lucky_first
 
     if config.training.seed == 3:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")

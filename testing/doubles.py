@@ -1,6 +1,6 @@
 """Test doubles of the trainer protocol: `trainer(config, data, reporter) -> result` with `.to_dict()`.
 
-A study names one with the hidden `--trainer tests.doubles:NAME`; the trial process imports it
+A study names one with the hidden `--trainer testing.doubles:NAME`; the trial process imports it
 (the tests put the repo on PYTHONPATH). No TensorFlow, no data: a trial takes a fraction of a
 second, and its numbers follow from the sampled configuration, so tests know what to expect.
 """
