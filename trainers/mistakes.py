@@ -27,6 +27,9 @@ class Mistakes:
     pairs: list[dict[str, Any]]  # {"true", "predicted", "count", "share" of all dev errors}, most first
     worst: list[dict[str, Any]]  # {"index" in dev, "true", "predicted", "confidence"}, most confident first
     images: np.ndarray | None = field(default=None, repr=False)  # the worst mistakes' pixels (not serialised)
+    # Every dev example's probabilities and label, in dev's order (not serialised: trainers.predictions keeps them).
+    probabilities: np.ndarray | None = field(default=None, repr=False)
+    labels: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def errors(self) -> int:
@@ -57,9 +60,12 @@ def find_mistakes(model, split: Split, num_classes: int, class_names: list[str],
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     worst: list[tuple[float, int, int, int, np.ndarray]] = []  # a min-heap of (confidence, -index, ...)
     index = 0
+    all_probs, all_truth = [], []
     for x, y in pipeline(split, num_classes, batch_size):
-        probs = np.asarray(model.predict_on_batch(x), dtype=np.float64)
+        probs = np.asarray(model.predict_on_batch(x), dtype=np.float32)
         truth = np.asarray(y).argmax(-1)
+        all_probs.append(probs)
+        all_truth.append(truth.astype(np.int32))
         predicted = probs.argmax(-1)
         np.add.at(confusion, (truth, predicted), 1)
         pixels = None
@@ -77,4 +83,6 @@ def find_mistakes(model, split: Split, num_classes: int, class_names: list[str],
         pairs=most_confused(confusion),
         worst=[{"index": -e[1], "true": e[2], "predicted": e[3], "confidence": e[0]} for e in worst],
         images=np.stack([e[4] for e in worst]) if worst else None,
+        probabilities=np.concatenate(all_probs) if all_probs else np.zeros((0, num_classes), np.float32),
+        labels=np.concatenate(all_truth) if all_truth else np.zeros((0,), np.int32),
     )

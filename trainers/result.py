@@ -44,6 +44,7 @@ class TrainResult:
     seconds: float
     model: Any = field(default=None, repr=False)  # the trained keras.Model (not serialised)
     mistakes: Any = field(default=None, repr=False)  # trainers.mistakes.Mistakes of a completed run, on dev
+    predictions: Any = field(default=None, repr=False)  # trainers.predictions.Predictions of a completed run
 
     def to_dict(self) -> dict[str, Any]:
         return {

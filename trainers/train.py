@@ -26,6 +26,7 @@ from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
 from trainers.mistakes import find_mistakes
+from trainers.predictions import Predictions, accuracy, predict
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
 from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 
@@ -101,16 +102,19 @@ def train(
         metrics.update(_size(built.model))
         if data.skipped:
             metrics["skipped_images"] = float(len(data.skipped))  # unreadable files left out of the dataset
+        mistakes = predictions = None
         if loop.stop_reason in (COMPLETED, EARLY_STOPPING):
-            test = loop.evaluate(loop.test_ds)
+            batch = eval_batch_size(data.image_shape, config.training.batch_size)
+            # The test split's probabilities give its accuracy (as evaluate would) and are kept for ensembles.
+            test_probs, test_labels = predict(built.model, data.test, data.num_classes, batch)
+            test = accuracy(test_probs, test_labels)
             metrics["test_error"] = 1.0 - test
             metrics["test_accuracy"] = test
             if measure_latency:
                 metrics.update(measure_latency_ms(built.model, data.image_shape, config.training.batch_size))
-            mistakes = find_mistakes(built.model, data.dev, data.num_classes, data.class_names,
-                                     eval_batch_size(data.image_shape, config.training.batch_size))
-        else:
-            mistakes = None
+            mistakes = find_mistakes(built.model, data.dev, data.num_classes, data.class_names, batch)
+            predictions = Predictions(dev=mistakes.probabilities, dev_labels=mistakes.labels,
+                                      test=test_probs, test_labels=test_labels)
         return TrainResult(
             epochs_run=len(loop.history),
             stop_reason=loop.stop_reason,
@@ -120,6 +124,7 @@ def train(
             seconds=time.perf_counter() - started,
             model=built.model,
             mistakes=mistakes,
+            predictions=predictions,
         )
     finally:
         keras.mixed_precision.set_global_policy("float32")
@@ -142,7 +147,6 @@ class _Loop:
         self.train_eval_ds = pipeline(data.train, n, eval_batch, limit=t.train_eval_examples)
         self.train_dev_ds = pipeline(data.train_dev, n, eval_batch) if len(data.train_dev) else None
         self.dev_ds = pipeline(data.dev, n, eval_batch)
-        self.test_ds = pipeline(data.test, n, eval_batch)
         self.steps_per_epoch = max(1, math.ceil(len(data.train) / t.batch_size))
         self.history: list[dict[str, float]] = []
         self.stop_reason = COMPLETED

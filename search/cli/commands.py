@@ -288,8 +288,10 @@ def confirm(ctx, name, top, seeds):
 @click.option("--top", type=click.IntRange(min=1), default=1, show_default=True, help="Also list the next K-1 best trials.")
 @click.option("--model", "model_out", type=click.Path(dir_okay=False),
               help="Also write the best trial's trained model (.keras), as the study kept it: no retraining.")
+@click.option("--ensemble", type=click.IntRange(min=2), metavar="K",
+              help="Export an ensemble of at most K kept models instead (greedy selection on dev; --model writes it).")
 @click.pass_context
-def export(ctx, name, out, fmt, top, model_out):
+def export(ctx, name, out, fmt, top, model_out, ensemble):
     """Write the best trial's configuration, metrics and provenance (for `hpsearch train`)."""
     import yaml
 
@@ -299,7 +301,19 @@ def export(ctx, name, out, fmt, top, model_out):
     storage = _storage(ctx)
     study = studies.load(storage, name)
     doc = studies.export_document(study, top=top)
-    if model_out:
+    if ensemble:
+        from search.service.ensemble import export_ensemble
+
+        doc["ensemble"] = found = export_ensemble(storage, study, read_spec(study), ensemble, doc["trial"], model_out)
+        members = ", ".join(f"{m['trial']} ({m['weight']:.2f})" for m in found["members"])
+        click.echo(f"ensemble of {found['size']} kept models of {len(found['chosen_from'])} "
+                   f"(trials {members}); dev accuracy on examples that did not choose it "
+                   f"{found['dev_accuracy_held_out']:.4f} against {found['best_single_dev_accuracy_held_out']:.4f} "
+                   f"for the best single model chosen the same way; test accuracy {found['test_accuracy']:.4f} against "
+                   f"{found['best_single']['test_accuracy']:.4f} for trial {found['best_single']['trial']}", err=True)
+        if model_out:
+            click.echo(f"ensemble written to {model_out} (keras.models.load_model reads it; it takes 0-255 pixels)", err=True)
+    elif model_out:
         # First: a trial without a kept model fails the export before anything is written.
         models.fetch(storage, study, read_spec(study), doc["trial"], model_out)
         click.echo(f"trained model of trial {doc['trial']} written to {model_out} "

@@ -33,7 +33,7 @@ def study_store(storage: Storage, spec: StudySpec):
 
 
 def kept_models(study: optuna.Study) -> dict[int, dict[str, Any]]:
-    """Trial number -> {"artifact", "values", "feasible"} for every model the study keeps."""
+    """Trial number -> {"artifact", "values", "feasible", and "predictions" where kept} for every model the study keeps."""
     return {int(k): v for k, v in (study.user_attrs.get(MODELS_ATTR) or {}).items()}
 
 
@@ -43,31 +43,39 @@ def _rank_key(spec: StudySpec, number: int, entry: dict[str, Any]):
 
 
 def keep(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, values: Sequence[float],
-         feasible: bool, model_path: str) -> bool:
-    """Store trial `number`'s model and apply the retention rule; True when it is among those kept.
+         feasible: bool, model_path: str, predictions_path: str | None = None) -> bool:
+    """Store trial `number`'s model (and its dev and test predictions, for ensembles) and apply the
+    retention rule; True when it is among those kept.
 
-    The file `model_path` is removed in every case.
+    The files `model_path` and `predictions_path` are removed in every case.
     """
     try:
         if spec.keep_models <= 0:
             return False
         store = study_store(storage, spec)
-        artifact = str(uuid.uuid4())
-        with open(model_path, "rb") as f:
-            store.write(artifact, f)
+        entry: dict[str, Any] = {"values": [float(v) for v in values], "feasible": bool(feasible)}
+        for key, path in (("artifact", model_path), ("predictions", predictions_path)):
+            if path:
+                entry[key] = str(uuid.uuid4())
+                with open(path, "rb") as f:
+                    store.write(entry[key], f)
         with storage.lock(f"{study.study_name}:models"):
             kept = kept_models(study)
-            kept[number] = {"artifact": artifact, "values": [float(v) for v in values], "feasible": bool(feasible)}
+            kept[number] = entry
             ranked = sorted(kept, key=lambda n: _rank_key(spec, n, kept[n]))
             evicted = {n: kept.pop(n) for n in ranked[spec.keep_models:]}
             study.set_user_attr(MODELS_ATTR, {str(n): kept[n] for n in sorted(kept)})
-        for n, entry in evicted.items():
-            with contextlib.suppress(Exception):  # already gone: the rule holds all the same
-                store.remove(entry["artifact"])
+        for n, gone in evicted.items():
+            for key in ("artifact", "predictions"):
+                if key in gone:
+                    with contextlib.suppress(Exception):  # already gone: the rule holds all the same
+                        store.remove(gone[key])
         return number in kept
     finally:
-        with contextlib.suppress(OSError):
-            os.remove(model_path)
+        for path in (model_path, predictions_path):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.remove(path)
 
 
 def fetch(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, path: str) -> None:
@@ -78,13 +86,26 @@ def fetch(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, p
         which = f"it keeps trials {', '.join(map(str, kept))}" if kept else "it keeps none"
         raise ArtifactError(f"study {study.study_name!r} did not keep the model of trial {number} ({which}; "
                             f"--keep-models is {spec.keep_models}); retrain it with `hpsearch train`")
+    _download(storage, spec, entry["artifact"], path, f"the model of trial {number}")
+
+
+def fetch_predictions(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, path: str) -> bool:
+    """Write kept trial `number`'s dev and test predictions to `path`; False when it has none (kept before them)."""
+    entry = kept_models(study).get(number) or {}
+    if "predictions" not in entry:
+        return False
+    _download(storage, spec, entry["predictions"], path, f"the predictions of trial {number}")
+    return True
+
+
+def _download(storage: Storage, spec: StudySpec, artifact: str, path: str, what: str) -> None:
     from optuna.artifacts import download_artifact
     from optuna.artifacts.exceptions import ArtifactNotFound
 
     if os.path.exists(path):
         os.remove(path)  # download_artifact refuses to overwrite; export overwrites, as with the config
     try:
-        download_artifact(artifact_store=study_store(storage, spec), artifact_id=entry["artifact"], file_path=path)
+        download_artifact(artifact_store=study_store(storage, spec), artifact_id=artifact, file_path=path)
     except ArtifactNotFound:
-        raise ArtifactError(f"the model of trial {number} is missing from {spec.artifacts}; "
+        raise ArtifactError(f"{what} is missing from {spec.artifacts}; "
                             "was the artifact folder moved or cleaned?") from None

@@ -194,8 +194,9 @@ def run_options(trainer: Callable, outputs: dict | None) -> dict[str, Any]:
 def save_outputs(result, outputs: dict | None) -> dict[str, Any]:
     """Write a completed run's model and mistake images into `outputs["dir"]`; say what was written.
 
-    Returns {"model_path": ..., "mistake_files": [...]}, with "model_error" or "mistakes_error"
-    for what could not be written: that costs the trial a file, never its result.
+    Returns {"model_path": ..., "predictions_path": ..., "mistake_files": [...]}, with "model_error",
+    "predictions_error" or "mistakes_error" for what could not be written: that costs the trial a
+    file, never its result.
     """
     import os
 
@@ -212,6 +213,15 @@ def save_outputs(result, outputs: dict | None) -> dict[str, Any]:
             written["model_path"] = path
         except Exception as exc:  # a full disk, a layer Keras cannot serialise
             written["model_error"] = classify_error(exc)
+        predictions = getattr(result, "predictions", None)
+        if "model_path" in written and predictions is not None:
+            # Beside the model, for ensembles of the kept models (`hpsearch export --ensemble`).
+            path = os.path.join(outputs["dir"], "predictions.npz")
+            try:
+                predictions.save(path)
+                written["predictions_path"] = path
+            except Exception as exc:
+                written["predictions_error"] = classify_error(exc)
     mistakes = getattr(result, "mistakes", None)
     if mistakes is not None:
         try:

@@ -491,17 +491,19 @@ class Worker:
     def keep_model(self, study: optuna.Study, spec: StudySpec, number: int, outcome, tlog: TrialLog) -> None:
         """Move a completed trial's saved model to the study's store, under its retention rule."""
         path = outcome.result.get("model_path")
-        for key in ("model_error", "mistakes_error"):
+        unsaved = {"model_error": "its model was", "predictions_error": "its dev and test predictions were",
+                   "mistakes_error": "its mistake images were"}
+        for key, what in unsaved.items():
             if outcome.result.get(key):
-                tlog.warning("%s not saved: %s", "its model was" if key == "model_error" else "its mistake images were",
-                             outcome.result[key])
+                tlog.warning("%s not saved: %s", what, outcome.result[key])
         if not path or outcome.state != COMPLETE:
             return
         metrics = recording.final_metrics(outcome)
         values = [metrics.get(o, math.nan) for o in spec.objectives]
         feasible = all(v <= 0 for v in recording.constraint_values(spec, metrics).values())
         try:
-            kept = with_retry(lambda: models.keep(self.storage, study, spec, number, values, feasible, path),
+            predictions = outcome.result.get("predictions_path")
+            kept = with_retry(lambda: models.keep(self.storage, study, spec, number, values, feasible, path, predictions),
                               what="keeping the model", log=tlog)
         except Exception as exc:  # a full or unmounted artifact folder costs the model, not the study
             tlog.warning("its model could not be kept: %s", exc)

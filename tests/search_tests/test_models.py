@@ -38,9 +38,10 @@ def test_export_model_writes_the_trained_model_which_scores_the_recorded_dev_acc
         extra = ["--artifacts", str(folder)]
     run_cli("launch", "kept", "--dataset", "digits", "--space", "small", "--trials", "3", "--epochs", "2",
             "--pruner", "none", "--workers", "1", "--keep-models", "2", *extra, storage=url, timeout=600, check=True)
-    # 3 completed trials, the best 2 models kept (beside each trial's mistake images).
-    models = [name for name in os.listdir(folder) if (folder / name).read_bytes()[:2] == b"PK"]  # .keras: a zip
-    assert sorted(models) == sorted(entry["artifact"] for entry in _kept(url, "kept").values()) and len(models) == 2
+    # 3 completed trials, the best 2 models kept, each with its predictions (beside each trial's mistake images).
+    zips = [name for name in os.listdir(folder) if (folder / name).read_bytes()[:2] == b"PK"]  # .keras and .npz
+    kept = _kept(url, "kept").values()
+    assert len(kept) == 2 and sorted(zips) == sorted([e["artifact"] for e in kept] + [e["predictions"] for e in kept])
     best_yaml, best_keras = tmp_path / "best.yaml", tmp_path / "best.keras"
     run_cli("export", "kept", "-o", str(best_yaml), "--model", str(best_keras), storage=url, check=True)
 

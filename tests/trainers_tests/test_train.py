@@ -52,6 +52,12 @@ def test_small_cnn_reaches_95_percent_dev_accuracy_on_digits(digits):
     for key in ("test_error", "latency_ms", "latency_ms_batch", "params", "model_mb"):
         assert key in result.metrics and result.metrics[key] >= 0
     assert result.params == result.metrics["params"] == 66_986
+    # ... and its probabilities on dev and test are kept, in the splits' order, for ensembles.
+    p = result.predictions
+    assert p.dev.shape == (len(digits.dev), 10) and p.test.shape == (len(digits.test), 10)
+    np.testing.assert_array_equal(p.dev_labels, digits.dev.labels)
+    assert (p.dev.argmax(-1) == p.dev_labels).mean() == pytest.approx(result.metrics["dev_accuracy"], abs=1e-6)
+    assert (p.test.argmax(-1) == p.test_labels).mean() == pytest.approx(result.metrics["test_accuracy"], abs=1e-6)
 
 
 def test_a_reporter_that_asks_to_stop_after_epoch_2_stops_after_epoch_2(digits):
