@@ -21,6 +21,7 @@ from typing import Mapping
 
 import numpy as np
 
+ENSEMBLE_ATTR = "hpsearch_ensemble"  # study user attr: the last exported ensemble, for the report and the note
 ROUNDS_PER_MEMBER = 4  # selection steps per allowed member: room to re-weight after the members are in
 HALVES_SEED = 0
 
@@ -101,3 +102,17 @@ def select(probs: Mapping[int, np.ndarray], labels: np.ndarray, size: int) -> En
         single[judge] = probs[best][judge].argmax(-1) == labels[judge]
     return EnsembleReport(chosen=greedy(probs, labels, size), held_out_accuracy=float(held_out.mean()),
                           single_held_out_accuracy=float(single.mean()), halves=(len(a), len(b)))
+
+
+def describe(doc: Mapping) -> list[str]:
+    """An exported ensemble (its export document, `hpsearch export --ensemble`) against the best single model."""
+    members = ", ".join(f"{m['trial']} ({m['weight']:.2f})" for m in doc["members"])
+    single = doc["best_single"]
+    return [
+        f"An ensemble of {doc['size']} of the {len(doc['chosen_from'])} kept models (trials and weights: {members}) "
+        f"was exported{' on ' + doc['exported'][:16].replace('T', ' ') if doc.get('exported') else ''}.",
+        f"On dev examples that did not choose it: {doc['dev_accuracy_held_out']:.4f}, against "
+        f"{doc['best_single_dev_accuracy_held_out']:.4f} for the best single model chosen the same way.",
+        f"On the test split: {doc['test_accuracy']:.4f}, against {single['test_accuracy']:.4f} for trial "
+        f"{single['trial']}, the study's best.",
+    ]

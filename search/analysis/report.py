@@ -18,6 +18,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.analysis import advice
 from search.analysis.diagnostics import PROBLEMS, Decomposition, decompose, measured
+from search.analysis.ensemble import ENSEMBLE_ATTR
+from search.analysis.ensemble import describe as describe_ensemble
 from search.core import confirmations
 from search.core.ranking import is_feasible, ranked_trials
 from search.core.spec import StudySpec, read_spec
@@ -80,6 +82,7 @@ class StudyAnalysis:
     narrowing: dict[str, Any] = field(default_factory=dict)
     limits: dict[str, float] = field(default_factory=dict)
     confirmations: list[dict[str, Any]] = field(default_factory=list)  # re-measured configurations, best mean first
+    ensemble: dict[str, Any] | None = None  # the last `export --ensemble` (search.analysis.ensemble)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -97,6 +100,7 @@ class StudyAnalysis:
             "next_steps": self.next_steps,
             "narrowing": self.narrowing,
             "confirmations": self.confirmations,
+            "ensemble": self.ensemble,
         }
 
 
@@ -125,6 +129,7 @@ def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TO
     )
     analysis.summary = _summary(analysis, pool)
     analysis.confirmations = [g.to_dict() for g in confirmations.of_study(study, spec.objective, trials)]
+    analysis.ensemble = study.user_attrs.get(ENSEMBLE_ATTR)
     if spec.zoomed_from:
         from search.analysis.zoom import describe_lineage
 
@@ -344,6 +349,8 @@ def study_note(a: StudyAnalysis) -> str:
                          + " | ".join(mean_std(g[k]) for k in (objective, "dev_accuracy", "test_accuracy")) + " |")
         parts.append("### Confirmed configurations (mean ± std over the original and its confirmation runs)\n\n"
                      + "\n".join(lines))
+    if a.ensemble:
+        parts.append("### Ensemble of the kept models\n\n" + "\n".join(f"- {line}" for line in describe_ensemble(a.ensemble)))
     parts.append("### Where to look next\n\n" + "\n".join(f"- {s}" for s in a.next_steps))
     if a.narrowing:
         parts.append("```yaml\n# next.yaml\n" + yaml.safe_dump(a.narrowing, sort_keys=False) + "```")

@@ -24,6 +24,12 @@ def print_report(a: StudyAnalysis) -> None:
     from search.cli.output import print_confirmations
 
     print_confirmations(a.confirmations, a.objectives[0])
+    if a.ensemble:
+        from search.analysis.ensemble import describe
+
+        console.print("[bold]Ensemble of the kept models[/bold]")
+        for line in describe(a.ensemble):
+            console.print(f"  {line}", highlight=False, markup=False)
     console.print("[bold]Summary[/bold]")
     for line in a.summary:
         console.print(f"  {line}", highlight=False, markup=False)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from search.analysis.ensemble import accuracy, combine, select
+from search.analysis.ensemble import ENSEMBLE_ATTR, accuracy, combine, select
 from search.core.artifacts import ArtifactError
 from search.core.spec import StudySpec
 from search.core.storage import Storage
@@ -72,6 +72,7 @@ def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size
             "best_single": {"trial": single_number, "dev_accuracy": accuracy(single.dev, labels),
                             "test_accuracy": accuracy(single.test, single.test_labels)},
         }
+        record(storage, study, spec, doc)
         if model_out:
             paths = {}
             for n in weights:
@@ -97,3 +98,14 @@ def build_model(paths: dict[int, str], weights: dict[int, float]):
         weighted.append(keras.layers.Rescaling(weights[n], name=f"weight_of_trial_{n}")(renamed(image)))
     out = weighted[0] if len(weighted) == 1 else keras.layers.Add(name="weighted_average")(weighted)
     return keras.Model(image, out, name="hpsearch_ensemble")
+
+
+def record(storage: Storage, study: optuna.Study, spec: StudySpec, doc: dict[str, Any]) -> None:
+    """Keep the export on the study (`hpsearch report`, the dashboard's note) and rewrite the note now:
+    no worker may be left to do it."""
+    import datetime
+
+    from search.analysis import figures
+
+    study.set_user_attr(ENSEMBLE_ATTR, {**doc, "exported": datetime.datetime.now(datetime.timezone.utc).isoformat()})
+    figures.refresh(study, spec, lock=lambda: storage.lock(f"figures:{study.study_name}"))

@@ -44,8 +44,15 @@ def test_an_ensemble_of_kept_models_loads_with_keras_alone_and_scores_what_it_re
     accuracy = float(np.mean(model.predict(dev.images, verbose=0).argmax(-1) == dev.labels))
     assert accuracy == pytest.approx(ens["dev_accuracy"], abs=1.5 / len(dev.labels))  # one example of float rounding
 
-    # Test predictions only report: scrambled, the same members are chosen and only the test figure moves.
+    # `report` and the dashboard's study note show it against the best single model.
+    held_out = f"{ens['dev_accuracy_held_out']:.4f}, against {ens['best_single_dev_accuracy_held_out']:.4f}"
+    assert held_out in run_cli("report", "ens", storage=url, check=True).stdout
+    from optuna_dashboard import get_note
+
     study = optuna.load_study(study_name="ens", storage=open_storage(url).optuna)
+    assert "### Ensemble of the kept models" in get_note(study) and held_out in get_note(study)
+
+    # Test predictions only report: scrambled, the same members are chosen and only the test figure moves.
     for entry in study.user_attrs[MODELS_ATTR].values():
         path = folder / entry["predictions"]
         with np.load(path) as z:
