@@ -133,7 +133,7 @@ def _fixed(pairs: tuple[str, ...]) -> dict:
 @click.option("--artifacts", envvar="HPSEARCH_ARTIFACTS", metavar="DIR|s3://BUCKET/PREFIX",
               help="Where trained models and images go: a folder every worker host mounts, or S3. "
                    "[default: beside the embedded storage file; for a database, this host's data folder]")
-@click.option("--keep-models", type=int, default=5, show_default=True,
+@click.option("--keep-models", type=int, default=10, show_default=True,
               help="Keep the trained models of the best K completed trials (0: none).")
 @click.option("--trainer", default="trainers.train:train", hidden=True, help="module:function that trains (tests use doubles).")
 @click.option("--resume", is_flag=True, help="Continue an existing study (and raise its budget to --trials).")

@@ -89,7 +89,7 @@ class StudySpec:
     max_failures: int = 5
     # Where the study's files go (see search.core.artifacts); launch fills in the default.
     artifacts: str | None = None
-    keep_models: int = 5  # trained models kept: the best K completed trials' (0: none)
+    keep_models: int = 10  # trained models kept: the best K completed trials' (0: none); enough for an ensemble
     # A zoomed study (`launch --zoom PREV`): where it came from, and how many of PREV's finished
     # trials it holds to warm-start its sampler. Those are not its own: they never count against --trials.
     zoomed_from: dict | None = None
