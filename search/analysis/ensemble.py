@@ -115,4 +115,5 @@ def describe(doc: Mapping) -> list[str]:
         f"{doc['best_single_dev_accuracy_held_out']:.4f} for the best single model chosen the same way.",
         f"On the test split: {doc['test_accuracy']:.4f}, against {single['test_accuracy']:.4f} for trial "
         f"{single['trial']}, the study's best.",
-    ]
+    ] + ([f"It takes {doc['latency_ms']:.1f} ms an image at batch 1, against {single['latency_ms']:.1f} ms for trial "
+          f"{single['trial']} alone (measured at the export, one after the other)."] if "latency_ms" in doc else [])

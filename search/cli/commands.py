@@ -312,7 +312,12 @@ def export(ctx, name, out, fmt, top, model_out, ensemble):
                    f"for the best single model chosen the same way; test accuracy {found['test_accuracy']:.4f} against "
                    f"{found['best_single']['test_accuracy']:.4f} for trial {found['best_single']['trial']}", err=True)
         if model_out:
-            click.echo(f"ensemble written to {model_out} (keras.models.load_model reads it; it takes 0-255 pixels)", err=True)
+            click.echo(f"ensemble written to {model_out} (keras.models.load_model reads it; it takes 0-255 pixels): "
+                       f"{found['latency_ms']:.1f} ms an image at batch 1, against {found['best_single']['latency_ms']:.1f} ms "
+                       f"for trial {found['best_single']['trial']} alone", err=True)
+            if found.get("latency_limit_exceeded") is not None:
+                click.echo(f"warning: the ensemble is slower than the study's --max-latency-ms "
+                           f"{found['latency_limit_exceeded']:g}; a smaller --ensemble K is faster", err=True)
     elif model_out:
         # First: a trial without a kept model fails the export before anything is written.
         models.fetch(storage, study, read_spec(study), doc["trial"], model_out)

@@ -72,14 +72,33 @@ def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size
             "best_single": {"trial": single_number, "dev_accuracy": accuracy(single.dev, labels),
                             "test_accuracy": accuracy(single.test, single.test_labels)},
         }
-        record(storage, study, spec, doc)
         if model_out:
             paths = {}
-            for n in weights:
+            for n in {*weights, single_number}:
                 paths[n] = os.path.join(folder, f"model-{n}.keras")
                 models.fetch(storage, study, spec, n, paths[n])
-            build_model(paths, weights).save(model_out)
+            model = build_model(paths, weights)
+            doc["latency_ms"], doc["best_single"]["latency_ms"] = _latencies(model, paths[single_number], study,
+                                                                             single_number)
+            if spec.max_latency_ms is not None and doc["latency_ms"] > spec.max_latency_ms:
+                doc["latency_limit_exceeded"] = spec.max_latency_ms
+            model.save(model_out)
+        record(storage, study, spec, doc)
         return doc
+
+
+def _latencies(model, single_path: str, study: optuna.Study, single_number: int) -> tuple[float, float]:
+    """Median latency at batch 1 (ms) of the ensemble and of its best single model, measured here, one after the other."""
+    import keras
+
+    from trainers.train import measure_latency_ms
+
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == single_number)
+    config = trial.user_attrs.get("config") or {}
+    batch = int((config.get("training") or {}).get("batch_size", 32))
+    shape = tuple(model.inputs[0].shape[1:])
+    single = keras.models.load_model(single_path, compile=False)
+    return (measure_latency_ms(model, shape, batch)["latency_ms"], measure_latency_ms(single, shape, batch)["latency_ms"])
 
 
 def build_model(paths: dict[int, str], weights: dict[int, float]):

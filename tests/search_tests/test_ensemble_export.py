@@ -32,11 +32,13 @@ def test_an_ensemble_of_kept_models_loads_with_keras_alone_and_scores_what_it_re
     # K above the models kept: the ensemble is smaller, not refused.
     proc = run_cli("export", "ens", "--ensemble", "8", "--model", str(model_path), "-o", str(out), storage=url, check=True)
     assert "ensemble of" in proc.stderr and "Traceback" not in proc.stderr
+    assert "ms an image at batch 1, against" in proc.stderr  # its latency beside its best member's
     doc = yaml.safe_load(out.read_text())
     ens = doc["ensemble"]
     assert 1 <= ens["size"] <= 4 and ens["chosen_from"] == [0, 1, 2, 3]
     assert sum(m["weight"] for m in ens["members"]) == pytest.approx(1.0, abs=1e-4)
     assert ens["best_single"]["trial"] == doc["trial"]
+    assert ens["latency_ms"] > 0 and ens["best_single"]["latency_ms"] > 0
 
     # The file is plain Keras, takes 0-255 pixels, and scores on dev what the export recorded.
     model = keras.models.load_model(model_path)
