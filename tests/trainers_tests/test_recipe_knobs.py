@@ -5,29 +5,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from tests.trainers_tests.conftest import Checkpointed, Recorder
 from trainers.augment import augmentation_layers
 from trainers.config import AugmentConfig, ConfigError, TrainConfig
-from trainers.data import load_splits
 from trainers.train import STOPPED, train
-
-
-class Recorder:
-    def __init__(self, stop_after=None):
-        self.metrics, self.stop_after, self.saved = [], stop_after, {}
-
-    def report(self, epoch, metrics):
-        self.metrics.append(dict(metrics))
-
-    def should_stop(self):
-        return self.stop_after is not None and len(self.metrics) >= self.stop_after
-
-    def checkpoint(self, epoch, path, seconds, nbytes):
-        self.saved[epoch] = path
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_splits(TrainConfig().data)
 
 
 SMALL = TrainConfig().replace(
@@ -72,7 +53,7 @@ def test_weight_averaging_is_what_each_epoch_measures_and_what_the_run_keeps(dig
     # An average that hardly moves (momentum 0.9999 over about 40 steps an epoch) stays near the
     # weights after the first step, near chance, while the raw weights learn (the loss falls).
     config = SMALL.replace(optimizer={"ema_momentum": 0.9999}, training={"epochs": 3})
-    rec = Recorder()
+    rec = Checkpointed()
     result = train(config, digits, rec, measure_latency=False, checkpoints=str(tmp_path / "a"))
     assert rec.metrics[-1]["loss"] < 0.5 * rec.metrics[0]["loss"]
     assert all(m["dev_accuracy"] < 0.6 for m in rec.metrics)
@@ -85,7 +66,7 @@ def test_weight_averaging_is_what_each_epoch_measures_and_what_the_run_keeps(dig
     assert plain.metrics[-1]["dev_accuracy"] > 0.9
 
     # A run stopped and resumed keeps measuring the average, not the raw weights it trained.
-    stopped = Recorder(stop_after=2)
+    stopped = Checkpointed(stop_after=2)
     assert train(config, digits, stopped, measure_latency=False,
                  checkpoints=str(tmp_path / "b")).stop_reason == STOPPED
     resumed = Recorder()

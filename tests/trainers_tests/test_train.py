@@ -8,26 +8,9 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
+from tests.trainers_tests.conftest import Checkpointed, Recorder
 from trainers.config import TrainConfig
-from trainers.data import load_splits
 from trainers.train import COMPLETED, NAN_LOSS, STOPPED, train
-
-
-class Recorder:
-    def __init__(self, stop_after=None):
-        self.epochs, self.metrics, self.stop_after = [], [], stop_after
-
-    def report(self, epoch, metrics):
-        self.epochs.append(epoch)
-        self.metrics.append(dict(metrics))
-
-    def should_stop(self):
-        return self.stop_after is not None and self.epochs[-1] >= self.stop_after
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_splits(TrainConfig().data)
 
 
 SMALL = TrainConfig().replace(
@@ -202,21 +185,6 @@ def test_two_classes_made_indistinguishable_are_the_first_most_confused_pair(dig
     for w, pixels in zip(mistakes.worst, mistakes.images):
         assert (pixels == data.dev.images[w["index"]]).all() and data.dev.labels[w["index"]] == w["true"]
     assert result.to_dict()["mistakes"]["classes"] == digits.class_names
-
-
-class Checkpointed(Recorder):
-    """A Recorder that also keeps what the trainer says of its checkpoints and of a resume."""
-
-    def __init__(self, stop_after=None):
-        super().__init__(stop_after)
-        self.saved, self.resumed_at = {}, None
-
-    def checkpoint(self, epoch, path, seconds, nbytes):
-        self.saved[epoch] = path
-        assert seconds >= 0 and nbytes > 0
-
-    def resumed(self, epoch, history):
-        self.resumed_at, self.inherited = epoch, list(history)
 
 
 def test_a_run_stopped_at_epoch_3_of_6_resumes_at_epoch_4_from_its_checkpoint(digits, tmp_path):
