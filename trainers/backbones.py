@@ -79,11 +79,12 @@ def build_application(backbone: str, model: ModelConfig, input_size: int) -> ker
         weights = None
     constructor = getattr(keras.applications, app.constructor)
     try:
-        net = constructor(
-            include_top=False, weights=weights, input_shape=(input_size, input_size, 3), name=f"backbone_{backbone}"
-        )
+        # Keras's own name: EfficientNet derives its weight file from the model's name, so any other
+        # name asks for a file that exists nowhere. Renamed once the weights are in.
+        net = constructor(include_top=False, weights=weights, input_shape=(input_size, input_size, 3))
     except Exception as exc:  # a failed download or a corrupt cache: say which backbone and why
         raise RuntimeError(f"cannot load ImageNet weights for {backbone}: {exc}") from exc
+    net.name = f"backbone_{backbone}"
     if local_file is not None:
         try:
             net.load_weights(local_file, skip_mismatch=False)

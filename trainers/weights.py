@@ -13,7 +13,8 @@ import urllib.request
 
 ORIGIN = "https://storage.googleapis.com/tensorflow/keras-applications/"
 PROBE = ORIGIN + "resnet/resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5"
-# The file names keras.applications 3.15 uses for include_top=False.
+# The file names keras.applications 3.15 uses for include_top=False; tests/trainers_tests/
+# test_backbone_weights.py checks them against what Keras's constructors and our builder request.
 WEIGHT_FILES = {
     "mobilenet_v2": tuple(f"mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{side}_no_top.h5"
                           for side in (96, 128, 160, 192, 224)),  # one per input side; any side will do here
