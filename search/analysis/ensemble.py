@@ -115,5 +115,16 @@ def describe(doc: Mapping) -> list[str]:
         f"{doc['best_single_dev_accuracy_held_out']:.4f} for the best single model chosen the same way.",
         f"On the test split: {doc['test_accuracy']:.4f}, against {single['test_accuracy']:.4f} for trial "
         f"{single['trial']}, the study's best.",
-    ] + ([f"It takes {doc['latency_ms']:.1f} ms an image at batch 1, against {single['latency_ms']:.1f} ms for trial "
+    ] + describe_tta(doc.get("tta")) + ([f"It takes {doc['latency_ms']:.1f} ms an image at batch 1, against {single['latency_ms']:.1f} ms for trial "
           f"{single['trial']} alone (measured at the export, one after the other)."] if "latency_ms" in doc else [])
+
+
+def describe_tta(tta: Mapping | None) -> list[str]:
+    if not tta:
+        return []
+    judged = (f"{tta['dev_accuracy_held_out']:.4f} on held-out dev examples against "
+              f"{tta['plain_dev_accuracy_held_out']:.4f} without")
+    if tta["policy"] == "none":
+        return [f"Test-time augmentation was tried and left out: choosing a policy gave {judged}."]
+    return [f"Test-time augmentation ({tta['policy']}: {len(tta['views'])} views averaged) was kept: {judged}; "
+            f"on the test split, {tta['test_accuracy']:.4f}."]

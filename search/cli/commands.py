@@ -290,27 +290,37 @@ def confirm(ctx, name, top, seeds):
               help="Also write the best trial's trained model (.keras), as the study kept it: no retraining.")
 @click.option("--ensemble", type=click.IntRange(min=2), metavar="K",
               help="Export an ensemble of at most K kept models instead (greedy selection on dev; --model writes it).")
+@click.option("--tta", is_flag=True,
+              help="With --ensemble: try test-time augmentation (flip, 1-2 px shifts) and keep it where held-out dev "
+                   "says it helps; needs the study's data on this host.")
 @click.pass_context
-def export(ctx, name, out, fmt, top, model_out, ensemble):
+def export(ctx, name, out, fmt, top, model_out, ensemble, tta):
     """Write the best trial's configuration, metrics and provenance (for `hpsearch train`)."""
     import yaml
 
     from search.core.spec import read_spec
     from search.service import models, studies
 
+    if tta and not ensemble:
+        raise click.UsageError("--tta goes with --ensemble K")
     storage = _storage(ctx)
     study = studies.load(storage, name)
     doc = studies.export_document(study, top=top)
     if ensemble:
+        from search.analysis.ensemble import describe_tta
         from search.service.ensemble import export_ensemble
 
-        doc["ensemble"] = found = export_ensemble(storage, study, read_spec(study), ensemble, doc["trial"], model_out)
+        with output.progress_bar("test-time augmentation: views of dev", enabled=tta) as advance:
+            doc["ensemble"] = found = export_ensemble(storage, study, read_spec(study), ensemble, doc["trial"],
+                                                      model_out, tta=tta, progress=advance)
         members = ", ".join(f"{m['trial']} ({m['weight']:.2f})" for m in found["members"])
         click.echo(f"ensemble of {found['size']} kept models of {len(found['chosen_from'])} "
                    f"(trials {members}); dev accuracy on examples that did not choose it "
                    f"{found['dev_accuracy_held_out']:.4f} against {found['best_single_dev_accuracy_held_out']:.4f} "
                    f"for the best single model chosen the same way; test accuracy {found['test_accuracy']:.4f} against "
                    f"{found['best_single']['test_accuracy']:.4f} for trial {found['best_single']['trial']}", err=True)
+        if "tta" in found:
+            click.echo(describe_tta(found["tta"])[0], err=True)
         if model_out:
             click.echo(f"ensemble written to {model_out} (keras.models.load_model reads it; it takes 0-255 pixels): "
                        f"{found['latency_ms']:.1f} ms an image at batch 1, against {found['best_single']['latency_ms']:.1f} ms "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
@@ -141,6 +142,20 @@ def print_metrics(metrics: dict[str, Any], title: str) -> None:
 
 class OutputError(ValueError):
     """An output file cannot be written."""
+
+
+@contextlib.contextmanager
+def progress_bar(description: str, enabled: bool = True):
+    """A progress bar on stderr (stdout may be the document); yields `advance(done, total)`, or None when not enabled."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=Console(stderr=True), transient=True) as progress:
+        task = progress.add_task(description, total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 def check_writable(path: str) -> None:

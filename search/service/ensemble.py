@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import optuna
@@ -20,6 +20,7 @@ from search.core.artifacts import ArtifactError
 from search.core.spec import StudySpec
 from search.core.storage import Storage
 from search.service import models
+from trainers.config import TrainConfig
 
 
 def _kept_predictions(storage: Storage, study: optuna.Study, spec: StudySpec, folder: str) -> dict[int, Any]:
@@ -37,10 +38,13 @@ def _kept_predictions(storage: Storage, study: optuna.Study, spec: StudySpec, fo
 
 
 def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size: int, best_trial: int,
-                    model_out: str | None = None) -> dict[str, Any]:
+                    model_out: str | None = None, tta: bool = False,
+                    progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Choose an ensemble of at most `size` kept models, write it to `model_out`, and describe it.
 
     `best_trial` is the single model it is compared with (the study's best, as `export` picks it).
+    With `tta`, test-time augmentation is tried on the ensemble and kept where held-out dev says it
+    helps (search.service.tta; `progress(done, total)` follows its views).
     Raises ArtifactError when no kept model has predictions, or their dev splits differ.
     """
     with tempfile.TemporaryDirectory(prefix="hpsearch-ensemble-") as folder:
@@ -72,12 +76,18 @@ def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size
             "best_single": {"trial": single_number, "dev_accuracy": accuracy(single.dev, labels),
                             "test_accuracy": accuracy(single.test, single.test_labels)},
         }
-        if model_out:
+        if model_out or tta:
             paths = {}
             for n in {*weights, single_number}:
                 paths[n] = os.path.join(folder, f"model-{n}.keras")
                 models.fetch(storage, study, spec, n, paths[n])
             model = build_model(paths, weights)
+        if tta:
+            from search.service import tta as test_time
+
+            data = TrainConfig.from_dict(_trial(study, single_number).user_attrs.get("config") or {}).data
+            model, doc["tta"] = test_time.apply(model, data, labels, first.test_labels, progress)
+        if model_out:
             doc["latency_ms"], doc["best_single"]["latency_ms"] = _latencies(model, paths[single_number], study,
                                                                              single_number)
             if spec.max_latency_ms is not None and doc["latency_ms"] > spec.max_latency_ms:
@@ -93,12 +103,15 @@ def _latencies(model, single_path: str, study: optuna.Study, single_number: int)
 
     from trainers.train import measure_latency_ms
 
-    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == single_number)
-    config = trial.user_attrs.get("config") or {}
+    config = _trial(study, single_number).user_attrs.get("config") or {}
     batch = int((config.get("training") or {}).get("batch_size", 32))
     shape = tuple(model.inputs[0].shape[1:])
     single = keras.models.load_model(single_path, compile=False)
     return (measure_latency_ms(model, shape, batch)["latency_ms"], measure_latency_ms(single, shape, batch)["latency_ms"])
+
+
+def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
 
 
 def build_model(paths: dict[int, str], weights: dict[int, float]):

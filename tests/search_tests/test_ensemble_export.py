@@ -54,6 +54,20 @@ def test_an_ensemble_of_kept_models_loads_with_keras_alone_and_scores_what_it_re
     study = optuna.load_study(study_name="ens", storage=open_storage(url).optuna)
     assert "### Ensemble of the kept models" in get_note(study) and held_out in get_note(study)
 
+    # --tta: the views are tried on dev, and the exported model is what was decided, kept or not.
+    tta_out, tta_model = tmp_path / "tta.yaml", tmp_path / "tta.keras"
+    proc = run_cli("export", "ens", "--ensemble", "8", "--tta", "--model", str(tta_model), "-o", str(tta_out),
+                   storage=url, check=True)
+    tta = yaml.safe_load(tta_out.read_text())["ensemble"]["tta"]
+    assert "Test-time augmentation" in proc.stderr and "Traceback" not in proc.stderr
+    assert set(tta["dev_accuracy_by_policy"]) == {"none", "flip", "shift 1 px", "shift 2 px", "flip and shift 1 px"}
+    assert tta["plain_dev_accuracy_held_out"] == pytest.approx(ens["dev_accuracy"], abs=1e-9)
+    exported = keras.models.load_model(tta_model)
+    shipped = float(np.mean(exported.predict(dev.images, verbose=0).argmax(-1) == dev.labels))
+    assert shipped == pytest.approx(tta["dev_accuracy_by_policy"][tta["policy"]], abs=1.5 / len(dev.labels))
+    assert (tta["policy"] != "none") == (tta["dev_accuracy_held_out"] > tta["plain_dev_accuracy_held_out"])
+    assert ("tta_average" in [layer.name for layer in exported.layers]) == (tta["policy"] != "none")
+
     # Test predictions only report: scrambled, the same members are chosen and only the test figure moves.
     for entry in study.user_attrs[MODELS_ATTR].values():
         path = folder / entry["predictions"]
@@ -69,6 +83,7 @@ def test_an_ensemble_of_kept_models_loads_with_keras_alone_and_scores_what_it_re
 @pytest.mark.parametrize("flags, message", [
     (["--ensemble", "1"], "Invalid value for '--ensemble': 1 is not in the range x>=2."),
     (["--ensemble", "3"], "study 'none' keeps no model with stored predictions to build an ensemble from"),
+    (["--tta"], "--tta goes with --ensemble K"),
 ])
 def test_a_bad_ensemble_request_is_one_line(journal_url, flags, message):
     run_cli("launch", "none", *PACED, "--trials", "2", "--epochs", "1", "--keep-models", "0", "--workers", "1",
