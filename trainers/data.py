@@ -22,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from trainers.config import ConfigError, DataConfig
-from trainers.images import IMAGE_SUFFIXES, class_folders, index_folder
+from trainers.images import IMAGE_SUFFIXES, index_folder
 from trainers.splits import SPLITS, Split, Splits, min_per_class, stratified_split
 
 __all__ = ["IMAGE_SUFFIXES", "KERAS_DATASETS", "SPLITS", "Split", "Splits", "check_dataset_name", "check_folder",
@@ -75,14 +75,13 @@ def check_folder(path: str, sample: int = 8, fractions: list[float] | None = Non
     """
     from PIL import Image
 
-    classes = class_folders(path)
+    index = index_folder(path)
     readable = []
-    for cls in classes:
-        folder = os.path.join(path, cls)
-        files = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMAGE_SUFFIXES))[:sample]
+    for label, cls in enumerate(index.classes):
+        files = [p for p, k in zip(index.paths, index.labels) if k == label][:sample]
         for file in files:
             try:
-                with Image.open(os.path.join(folder, file)) as img:
+                with Image.open(file) as img:
                     img.verify()
                 readable.append(cls)
                 break
@@ -95,7 +94,7 @@ def check_folder(path: str, sample: int = 8, fractions: list[float] | None = Non
     defaults = DataConfig()
     fractions = fractions or [defaults.train_dev_fraction, defaults.dev_fraction, defaults.test_fraction]
     need = min_per_class(fractions)
-    for cls, count in index_folder(path).counts().items():
+    for cls, count in index.counts().items():
         if count < need:
             raise ConfigError(
                 f"class {cls!r} of dataset folder {path!r} has {count} image file{'s' if count != 1 else ''}; "

@@ -22,6 +22,12 @@ RESIZE_MODES = ("stretch", "crop", "pad")
 GREY_MODES = {"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "F"}
 
 
+# Why a file under a class folder is not an image of the study (folder_index.ignored's keys).
+NOT_AN_IMAGE = "without an image suffix"
+HIDDEN = "hidden, named .*"
+LOOP = "symlinked folders seen already, not followed again"
+
+
 @dataclass
 class FolderIndex:
     """The image files of a class-folder dataset, sorted, with their labels and stats."""
@@ -31,7 +37,7 @@ class FolderIndex:
     paths: list[str]  # absolute
     labels: np.ndarray  # (n,) int32, index into classes
     stats: list[tuple[int, int]]  # (size in bytes, mtime in ns) per path
-    ignored: list[str] = field(default_factory=list)  # files without an image suffix
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # why -> the paths left out for it
 
     def fingerprint(self) -> list[tuple[str, int, int]]:
         """What the decoded cache is keyed on: relative path, size and mtime of every file."""
@@ -39,6 +45,16 @@ class FolderIndex:
 
     def counts(self) -> dict[str, int]:
         return {c: int(np.sum(self.labels == k)) for k, c in enumerate(self.classes)}
+
+    def describe(self) -> str:
+        """One line for people: images per class, and what was left out and why."""
+        counts = self.counts()
+        shown = ", ".join(f"{c} {n}" for c, n in list(counts.items())[:12])
+        more = f", and {len(counts) - 12} more classes" if len(counts) > 12 else ""
+        line = f"{self.root}: {len(self.paths)} images in {len(counts)} classes ({shown}{more})"
+        left = [f"{len(paths)} {why} (e.g. {os.path.relpath(paths[0], self.root)})"
+                for why, paths in self.ignored.items() if paths]
+        return line + ("; left out: " + "; ".join(left) if left else "")
 
 
 def class_folders(path: str) -> list[str]:
@@ -51,22 +67,51 @@ def class_folders(path: str) -> list[str]:
 
 
 def index_folder(path: str) -> FolderIndex:
-    """List (do not decode) the images of `path`/CLASS/*; upper-case suffixes count too."""
+    """List (do not decode) the images of each `path`/CLASS folder, at any depth; upper-case suffixes count too.
+
+    As Keras's `image_dataset_from_directory`, an image in a subfolder of a class folder belongs to
+    that class. Symlinked folders are followed, each real folder once (a link back up is no loop);
+    hidden files and folders (`.git`, macOS's `._name.jpg`) are left out, and said so.
+    """
     path = os.path.abspath(path)
     classes = class_folders(path)
-    paths, labels, stats, ignored = [], [], [], []
+    paths, labels, stats = [], [], []
+    ignored: dict[str, list[str]] = {NOT_AN_IMAGE: [], HIDDEN: [], LOOP: []}
     for label, cls in enumerate(classes):
-        with os.scandir(os.path.join(path, cls)) as entries:
-            files = sorted((e for e in entries if e.is_file()), key=lambda e: e.name)
-        for entry in files:
+        for entry in _class_files(os.path.join(path, cls), ignored):
             if not entry.name.lower().endswith(IMAGE_SUFFIXES):
-                ignored.append(entry.path)
+                ignored[NOT_AN_IMAGE].append(entry.path)
                 continue
             st = entry.stat()
             paths.append(entry.path)
             labels.append(label)
             stats.append((st.st_size, st.st_mtime_ns))
     return FolderIndex(path, classes, paths, np.array(labels, dtype="int32"), stats, ignored)
+
+
+def _class_files(folder: str, ignored: dict[str, list[str]]) -> list[os.DirEntry]:
+    """Every file below `folder`, depth first in name order (a stable order keys the cache and the splits)."""
+    seen: set[str] = set()
+    files: list[os.DirEntry] = []
+
+    def visit(directory: str) -> None:
+        real = os.path.realpath(directory)
+        if real in seen:
+            ignored[LOOP].append(directory)
+            return
+        seen.add(real)
+        with os.scandir(directory) as it:
+            entries = sorted(it, key=lambda e: e.name)
+        for entry in entries:
+            if entry.name.startswith("."):
+                ignored[HIDDEN].append(entry.path)
+            elif entry.is_dir():  # follows a symlink: `visit` stops at a folder seen already
+                visit(entry.path)
+            elif entry.is_file():
+                files.append(entry)
+
+    visit(folder)
+    return files
 
 
 def folder_channels(paths: list[str]) -> int:

@@ -80,9 +80,9 @@ def folder_splits(config: DataConfig) -> tuple[Splits, bool]:
                 "skipped": sorted(skipped)}
 
     entry, built = datacache.open_or_build(description, build)
-    if source.ignored:
-        log.warning("ignored %d files without an image suffix in %s, e.g. %s", len(source.ignored), source.root,
-                    source.ignored[0])
+    for index in (source, target) if target else (source,):
+        if any(index.ignored.values()):
+            log.warning("%s", index.describe())
     skipped = entry.manifest["skipped"]
     if skipped:  # every trial says so once: each trial's log is read on its own
         log.warning("skipped %d unreadable image files: %s", len(skipped),

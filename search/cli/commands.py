@@ -174,6 +174,7 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
     click.echo(f"study {study.study_name!r} {'resumed' if resume else 'launched'} on {storage.display}: "
                f"{spec.trials} trials{within} of {spec.epochs} epochs, space {spec.space}, dataset {spec.dataset}, "
                f"pruner {spec.pruner}, sampler {spec.sampler}")
+    _describe_folders(name, spec.dataset, spec.target_dir)
     if spec.fixed:
         click.echo(f"{name}: every trial with {', '.join(f'{k}={v}' for k, v in spec.fixed.items())}")
     if not resume and not spec.zoomed_from:
@@ -382,6 +383,7 @@ def prepare(config_or_dataset, image_size, resize, seed):
     else:
         options = {"image_size": image_size, "resize": resize, "seed": seed}
         data = DataConfig(dataset=config_or_dataset, **{k: v for k, v in options.items() if v is not None})
+    _describe_folders(None, data.dataset, data.target_dir)
     info = prepare_dataset(data)
     sizes = ", ".join(f"{k} {v}" for k, v in info["sizes"].items())
     shape = "x".join(str(d) for d in info["image_shape"])
@@ -392,6 +394,15 @@ def prepare(config_or_dataset, image_size, resize, seed):
         click.echo(f"{info['dataset']}: {shape} ({sizes}); held in memory by each trial, nothing to cache")
     if info["skipped"]:
         click.echo(f"{len(info['skipped'])} unreadable files left out, e.g. {info['skipped'][0]}")
+
+
+def _describe_folders(study: str | None, dataset: str, target_dir: str | None) -> None:
+    """For a folder dataset: the images found per class, and what was left out and why (listing only, no decoding)."""
+    from trainers.images import index_folder
+
+    folders = ([dataset[4:]] if dataset.startswith("dir:") else []) + ([target_dir] if target_dir else [])
+    for folder in folders:
+        click.echo(f"{study + ': ' if study else ''}{index_folder(folder).describe()}")
 
 
 @cli.group()

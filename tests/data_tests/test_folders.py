@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.data_tests.conftest import CLASSES, PER_CLASS, grey_folder
+from testing.cli import run_cli
+from tests.data_tests.conftest import CLASSES, PER_CLASS, fashion_slice, grey_folder
 from trainers.config import ConfigError, DataConfig, TrainConfig
 from trainers.data import check_folder, load_splits, pipeline
 from trainers.datacache import list_entries
@@ -120,3 +121,48 @@ def test_splits_beyond_the_memory_budget_stream_from_the_cache_and_train(fashion
     result = train(config, streamed, measure_latency=False)
     assert result.epochs_run == 2 and np.isfinite(result.metrics["dev_error"])
     assert result.metrics["skipped_images"] == 1.0
+
+
+def test_images_in_subfolders_of_a_class_belong_to_it_at_any_depth_links_followed_once(tmp_path):
+    """Folders as people keep them: sub-topics inside each class, a link to images kept elsewhere, a link loop."""
+    from trainers.images import index_folder
+
+    images, _ = fashion_slice(40)
+    pictures = iter(Image.fromarray(img) for img in images)
+    root = tmp_path / "data"
+    layout = {
+        "boots": ["ankle/1.png", "ankle/2.png", "knee/deep/3.png", "knee/deep/4.png", "knee/5.png", "knee/6.png"],
+        "shirts": ["1.png", "2.png", "3.png", "plain/4.png", "plain/5.png", "striped/6.PNG"],
+    }
+    for cls, files in layout.items():
+        for file in files:
+            (root / cls / file).parent.mkdir(parents=True, exist_ok=True)
+            next(pictures).save(root / cls / file)
+    elsewhere = tmp_path / "kept-elsewhere"
+    elsewhere.mkdir()
+    for i in range(2):
+        next(pictures).save(elsewhere / f"{i}.png")
+    (root / "shirts" / "more").symlink_to(elsewhere, target_is_directory=True)
+    (root / "boots" / "knee" / "back-up").symlink_to(root / "boots", target_is_directory=True)  # a loop
+    next(pictures).save(root / "shirts" / "._1.png")  # macOS's resource fork: hidden
+    (root / "boots" / ".thumbnails").mkdir()
+    next(pictures).save(root / "boots" / ".thumbnails" / "t.png")
+    (root / "shirts" / "plain" / "notes.txt").write_text("sizes")
+
+    index = index_folder(str(root))
+    assert index.counts() == {"boots": 6, "shirts": 8}  # boots: only in subfolders; shirts: 2 through the link
+    text = index.describe()
+    assert "14 images in 2 classes (boots 6, shirts 8)" in text
+    assert "1 without an image suffix (e.g. shirts/plain/notes.txt)" in text
+    assert "2 hidden, named .* (e.g. boots/.thumbnails)" in text
+    assert "1 symlinked folders seen already, not followed again (e.g. boots/knee/back-up)" in text
+
+    splits = load_splits(DataConfig(dataset=f"dir:{root}", image_size=16))
+    assert sum(splits.sizes().values()) == 14 and splits.class_names == ["boots", "shirts"]
+
+    # The cache is keyed on the nested files too: one more image deep down is a new entry.
+    prepared = run_cli("prepare", f"dir:{root}", "--image-size", "16", check=True).stdout
+    assert "14 images in 2 classes (boots 6, shirts 8)" in prepared and "cache already there" in prepared
+    next(pictures).save(root / "boots" / "knee" / "deep" / "7.png")
+    prepared = run_cli("prepare", f"dir:{root}", "--image-size", "16", check=True).stdout
+    assert "15 images in 2 classes (boots 7, shirts 8)" in prepared and "cache built" in prepared

@@ -83,7 +83,7 @@ def test_folder_dataset_skips_a_corrupt_file_with_a_warning(tmp_path, caplog):
     assert sum(splits.sizes().values()) == 24
     assert splits.class_names == ["cat", "dog"] and splits.image_shape == (16, 16, 3)
     assert "skipped 1 unreadable image files" in caplog.text and "broken.jpg" in caplog.text
-    assert "ignored 1 files without an image suffix" in caplog.text
+    assert "left out: 1 without an image suffix (e.g. dog/notes.txt)" in caplog.text
     assert [p.rsplit("/", 1)[-1] for p in splits.skipped] == ["broken.jpg"]
 
 
