@@ -8,6 +8,7 @@ Preprocessing is built from stock Keras layers so that a saved model loads with
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import keras
@@ -87,10 +88,34 @@ def build_application(backbone: str, model: ModelConfig, input_size: int) -> ker
     net.name = f"backbone_{backbone}"
     if local_file is not None:
         try:
-            net.load_weights(local_file, skip_mismatch=False)
+            with warnings.catch_warnings():  # Keras warns per layer before it raises: the error says it once
+                warnings.simplefilter("ignore")
+                net.load_weights(local_file, skip_mismatch=False)
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"model.weights {local_file!r} cannot be loaded into {backbone}: {exc}") from None
+            # Keras's mismatch message runs over many lines, starting "A total of N objects could not be loaded."
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0].split(" Example error message")[0]
+            raise ConfigError(f"model.weights {local_file!r} cannot be loaded into {backbone}: {reason}") from None
     return net
+
+
+BACKBONE_PREFIX = "backbone_"
+
+
+def find_backbone(model: keras.Model) -> tuple[str, keras.Model]:
+    """The pretrained network inside a built or saved hpsearch model, and its backbone's name.
+
+    Raises ConfigError when the model has none (a small CNN).
+    """
+    for layer in model.layers:
+        name = layer.name[len(BACKBONE_PREFIX):] if layer.name.startswith(BACKBONE_PREFIX) else None
+        if name in APPLICATIONS:
+            return name, layer
+    raise ConfigError("the model has no keras.applications backbone (a small CNN trained from scratch)")
+
+
+def check_weights_file(backbone: str, path: str) -> None:
+    """Raise ConfigError, in one line, unless `path` loads into `backbone` (built headless, with no weights)."""
+    build_application(backbone, ModelConfig(backbone=backbone, weights=path), APPLICATIONS[backbone].min_size)
 
 
 def small_cnn_blocks(x, model: ModelConfig):

@@ -156,6 +156,10 @@ def launch(ctx, name, narrow_file, workers, log_dir, resume, objectives, zoom_fr
     narrowing = load_narrowing(narrow_file) if narrow_file else {}
     objectives = tuple(o.strip() for o in objectives.split(",") if o.strip())
     storage = _storage(ctx)
+    if os.path.isfile(options.get("weights") or ""):  # launch loads it into the space's backbones
+        from search.service.tf_noise import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     if zoom_from:
         study, spec = _launch_zoomed(ctx, storage, name, zoom_from, top, slack, narrowing, narrow_file, resume,
                                      objectives, options)
@@ -291,11 +295,13 @@ def confirm(ctx, name, top, seeds):
               help="Also write the best trial's trained model (.keras), as the study kept it: no retraining.")
 @click.option("--ensemble", type=click.IntRange(min=2), metavar="K",
               help="Export an ensemble of at most K kept models instead (greedy selection on dev; --model writes it).")
+@click.option("--backbone-weights", "backbone_out", type=click.Path(dir_okay=False), metavar="FILE.weights.h5",
+              help="Also write the best trial's pretrained backbone, headless (for --weights FILE in another study).")
 @click.option("--tta", is_flag=True,
               help="With --ensemble: try test-time augmentation (flip, 1-2 px shifts) and keep it where held-out dev "
                    "says it helps; needs the study's data on this host.")
 @click.pass_context
-def export(ctx, name, out, fmt, top, model_out, ensemble, tta):
+def export(ctx, name, out, fmt, top, model_out, ensemble, backbone_out, tta):
     """Write the best trial's configuration, metrics and provenance (for `hpsearch train`)."""
     import yaml
 
@@ -304,9 +310,17 @@ def export(ctx, name, out, fmt, top, model_out, ensemble, tta):
 
     if tta and not ensemble:
         raise click.UsageError("--tta goes with --ensemble K")
+    if model_out or ensemble or backbone_out:
+        from search.service.tf_noise import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     storage = _storage(ctx)
     study = studies.load(storage, name)
     doc = studies.export_document(study, top=top)
+    if backbone_out:
+        backbone = models.export_backbone_weights(storage, study, read_spec(study), doc["trial"], backbone_out)
+        click.echo(f"{backbone} backbone of trial {doc['trial']} written to {backbone_out} "
+                   f"(hpsearch launch --weights {backbone_out} transfers it)", err=True)
     if ensemble:
         from search.analysis.ensemble import describe_tta
         from search.service.ensemble import export_ensemble
@@ -329,7 +343,7 @@ def export(ctx, name, out, fmt, top, model_out, ensemble, tta):
             if found.get("latency_limit_exceeded") is not None:
                 click.echo(f"warning: the ensemble is slower than the study's --max-latency-ms "
                            f"{found['latency_limit_exceeded']:g}; a smaller --ensemble K is faster", err=True)
-    elif model_out:
+    if model_out and not ensemble:
         # First: a trial without a kept model fails the export before anything is written.
         models.fetch(storage, study, read_spec(study), doc["trial"], model_out)
         click.echo(f"trained model of trial {doc['trial']} written to {model_out} "

@@ -254,10 +254,14 @@ class StudySpec:
 def check_pretrained_weights(spec: StudySpec) -> None:
     """Refuse, in one line, a study whose space holds pretrained backbones this host cannot load.
 
-    Only with `--weights imagenet`: the weights must be in the Keras cache or downloadable here
-    (checked on the launching host, which is usually where, or like where, the workers run).
+    With `--weights imagenet`, the weights must be in the Keras cache or downloadable here (checked
+    on the launching host, which is usually where, or like where, the workers run); with
+    `--weights FILE`, the file must load into every pretrained backbone the space can draw.
     """
+    if spec.weights == "none":
+        return
     if spec.weights != "imagenet":
+        _check_weights_file(spec)
         return
     from spaces import get_space
     from trainers.weights import keras_models_dirs, missing_weights, weights_reachable
@@ -271,6 +275,34 @@ def check_pretrained_weights(spec: StudySpec) -> None:
             f"downloaded from this host: use --weights none, a space without them (--space small, or --narrow "
             f"with backbone: [small_cnn]), or worker images built with PRETRAINED naming them"
         )
+
+
+def _check_weights_file(spec: StudySpec) -> None:
+    import os
+
+    from spaces import get_space
+    from trainers.config import ConfigError
+
+    if not os.path.isfile(spec.weights):
+        raise SpecError(f"--weights {spec.weights}: no such file (imagenet, none, or a .weights.h5 file of a backbone, "
+                        "e.g. from `hpsearch export NAME --backbone-weights FILE`)")
+    from trainers.backbones import APPLICATIONS, check_weights_file  # TensorFlow: only for a weights file
+
+    dimension = get_space(spec.space, spec.narrowing).dimensions.get("backbone")
+    pretrained = [b for b in getattr(dimension, "choices", ()) if b in APPLICATIONS]
+    misfits: dict[str, str] = {}
+    for backbone in pretrained:
+        try:
+            check_weights_file(backbone, spec.weights)
+        except ConfigError as exc:
+            misfits[backbone] = str(exc)
+    if misfits and len(misfits) == len(pretrained):
+        raise SpecError(next(iter(misfits.values())) if len(misfits) == 1 else
+                        f"--weights {spec.weights} fits none of the space's backbones ({', '.join(misfits)})")
+    if misfits:
+        fits = [b for b in pretrained if b not in misfits]
+        raise SpecError(f"--weights {spec.weights} fits {', '.join(fits)} but not {', '.join(misfits)}, which the space "
+                        f"can draw: narrow it (--narrow with backbone: [small_cnn, {', '.join(fits)}])")
 
 
 def check_error_rate(name: str, value: float) -> None:

@@ -89,6 +89,33 @@ def fetch(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, p
     _download(storage, spec, entry["artifact"], path, f"the model of trial {number}")
 
 
+def export_backbone_weights(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, path: str) -> str:
+    """Write the headless backbone's weights of kept trial `number` to `path` (.weights.h5); returns the backbone.
+
+    What `--weights FILE` loads into the same backbone in another study: pretraining on your own
+    data, offline. Raises ArtifactError when the trial kept no model or its model has no backbone.
+    """
+    import tempfile
+
+    if not path.endswith(".weights.h5"):
+        raise ArtifactError(f"--backbone-weights {path}: Keras writes weights to a file named *.weights.h5")
+    with tempfile.TemporaryDirectory(prefix="hpsearch-backbone-") as folder:
+        model_path = os.path.join(folder, "model.keras")
+        fetch(storage, study, spec, number, model_path)
+        import keras
+
+        from trainers.backbones import find_backbone
+        from trainers.config import ConfigError
+
+        try:
+            backbone, network = find_backbone(keras.models.load_model(model_path, compile=False))
+        except ConfigError as exc:
+            raise ArtifactError(f"trial {number} of {study.study_name!r}: {exc}; --backbone-weights exports "
+                                "a keras.applications backbone") from None
+        network.save_weights(path)
+    return backbone
+
+
 def fetch_predictions(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, path: str) -> bool:
     """Write kept trial `number`'s dev and test predictions to `path`; False when it has none (kept before them)."""
     entry = kept_models(study).get(number) or {}

@@ -70,3 +70,37 @@ def filter_stderr(gpu_host: bool | None = None) -> bool:
     proc.stdin.close()
     _installed.append(proc)
     return True
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras and let it find its devices, without its start-up lines on stderr.
+
+    For a command's own process (`export --model`, `launch --weights FILE`), where a pipe through
+    grep would take the terminal from progress bars: fd 2 goes to a temporary file while TensorFlow
+    starts, and every line of it that is not start-up noise is written back afterwards, so a real
+    error still shows. Once started, TensorFlow does not print those lines again. Nothing with `-v`.
+    """
+    import re
+    import sys
+    import tempfile
+
+    if "tensorflow" in sys.modules or os.environ.get(KEEP_ALL_ENV):
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            import keras  # noqa: F401 (imported for its start-up)
+            import tensorflow as tf
+
+            tf.config.list_physical_devices()  # the CUDA stub's cuInit happens here
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            captured.seek(0)
+            noise = re.compile("|".join(noise_patterns(has_nvidia_device())))
+            for line in captured.read().decode(errors="replace").splitlines(keepends=True):
+                if not noise.search(line):
+                    os.write(2, line.encode())
