@@ -49,6 +49,15 @@ def out_of_memory(config, data, reporter):
     os.kill(os.getpid(), 9)  # what the kernel's OOM killer does
 
 
+def kills_its_worker(config, data, reporter):
+    # The whole worker gone mid-trial, as when its container is OOM-killed; this process dies with it.
+    # Trial processes come from a fork server: the worker is an ancestor, not the parent.
+    import psutil
+
+    next(p for p in psutil.Process().parents() if "worker" in p.cmdline()).kill()
+    time.sleep(60)
+
+
 def hang(config, data, reporter):
     time.sleep(3600)
 

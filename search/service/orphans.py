@@ -51,6 +51,7 @@ class Repairer:
         self.storage, self.host = storage, host
         self._failed_seen: dict[int, int] = {}  # study id -> FAIL count when its retries were last checked
         self._reasons: dict[int, str] = {}  # trial id -> why this worker failed it
+        self.given_up = 0  # configurations this worker found lost MAX_RETRIES + 1 times: failures for --max-failures
 
     def on_stale(self, study: optuna.Study, trial: FrozenTrial) -> None:
         """Optuna's heartbeat_stale_trial_callback: called (under `repair`'s lock) for each trial it failed."""
@@ -129,6 +130,7 @@ class Repairer:
                 queued += 1
             elif mine:
                 log.error("[study=%s trial=%d] lost %d times: not queued again", study.study_name, t.number, MAX_RETRIES + 1)
+                self.given_up += 1
         return queued
 
 

@@ -201,7 +201,9 @@ class Worker:
             except SpecError as exc:  # e.g. a sampler this worker cannot build: other workers may
                 log.error("[study=%s] cannot run here: %s", name, exc)
                 continue
-            counts = self.repaired_counts(study)
+            counts = self.repaired_counts(study, spec)
+            if counts is None:  # halted by this very repair
+                continue
             if counts.finished < spec.trial_limit:
                 all_done = False
             if counts.counted >= spec.trial_limit and counts.waiting == 0:
@@ -213,11 +215,18 @@ class Worker:
             return True
         return "done" if all_done else False
 
-    def repaired_counts(self, study: optuna.Study):
-        """The study's trial counts, after failing and queueing again the trials of dead workers."""
+    def repaired_counts(self, study: optuna.Study, spec: StudySpec):
+        """The study's trial counts, after failing and queueing again the trials of dead workers.
+
+        None when a configuration given up just now (lost every time it ran) halts the study.
+        """
         counts = counts_from_states(self.storage.count_states(study._study_id))
+        given_up = self.repairer.given_up
         if (counts.running or counts.failed) and self.repairer.repair(study, counts.failed):
             counts = counts_from_states(self.storage.count_states(study._study_id))
+            # A configuration that kills its workers every time is a failure too.
+            if self.repairer.given_up > given_up and self.after_trial(study, spec, failed=True):
+                return None
         return counts
 
     def load(self, name: str, spec: StudySpec) -> optuna.Study:
@@ -395,7 +404,8 @@ class Worker:
                 return
             spec = StudySpec.from_dict(attrs[SPEC_ATTR])  # as of now: a --resume may have changed --trials
             # As before any claim: a dead worker's trial, queued again now, is the one claimed (retries first).
-            self.repaired_counts(study)
+            if self.repaired_counts(study, spec) is None:
+                return
             claim = self.claim_trial(study, spec)
             if claim is None:
                 return
@@ -511,25 +521,29 @@ class Worker:
         if kept:
             tlog.info("model kept (the best %d are)", spec.keep_models)
 
-    def after_trial(self, study: optuna.Study, spec: StudySpec, *, failed: bool) -> None:
-        """Halt a study whose last `max_failures` trials all failed; mark its dashboard figures as due.
+    def after_trial(self, study: optuna.Study, spec: StudySpec, *, failed: bool) -> bool:
+        """Halt a study whose last `max_failures` trials all failed (True when this call halted it);
+        mark its dashboard figures as due.
 
         Only a failure can complete such a streak, so only a worker whose trial just failed looks
         (the look sorts the whole history: not something to do after every trial of a long study).
         """
         self.refresher.changed(study.study_name, spec)  # rewritten off this path, at most every few seconds
         if not failed:
-            return
-        finished = [
-            t for t in study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
-            if t.user_attrs.get("outcome") != INTERRUPTED
-        ]
+            return False
+        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
+        retried = {t.user_attrs["retry_of"] for t in study.get_trials(deepcopy=False) if "retry_of" in t.user_attrs}
+        # Final outcomes only: a lost trial queued again is not a verdict on its configuration, but
+        # one lost every time (given up after its retries) is.
+        finished = [t for t in trials if t.user_attrs.get("outcome") != INTERRUPTED and t.number not in retried]
         finished.sort(key=lambda t: t.datetime_complete or t.datetime_start)
         last = finished[-spec.max_failures :]
         if len(last) == spec.max_failures and all(t.state == TrialState.FAIL for t in last):
             reason = f"the last {spec.max_failures} trials failed (latest: {last[-1].user_attrs.get('fail_reason', 'unknown')})"
             study.set_user_attr(HALTED_ATTR, reason)
             log.error("[study=%s] halted: %s; fix the cause, then `hpsearch launch %s --resume`", study.study_name, reason, study.study_name)
+            return True
+        return False
 
 
 def _summary(config) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 from optuna.trial import TrialState
 
+from search.service.orphans import MAX_RETRIES
 from testing.cli import run_cli, start_worker
+from testing.waiting import HANG_GUARD
 from tests.search_tests.helpers import trials_of
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -58,3 +60,25 @@ def test_a_study_whose_every_trial_fails_halts_with_a_clear_message(pg_url, tmp_
     assert "halted" not in run_cli("status", storage=pg_url, check=True).stdout
     record("a study whose every trial fails", "halted after --max-failures (3) failures in a row; "
            "launch --workers exits 1 naming the cause; --resume un-halts", storage="PostgreSQL")
+
+
+def test_a_study_whose_every_trial_kills_its_worker_halts_once_a_configuration_is_given_up(pg_url, tmp_path):
+    run_cli("launch", "killer", *BASE, "--trainer", "testing.doubles_faults:kills_its_worker", "--trials", "10", "--no-portfolio",
+            "--max-failures", "1", storage=pg_url, check=True)
+    # As a restart policy does: a new worker each time one dies. Each repairs its predecessor's trial
+    # and runs the retry, until the configuration is given up and counts as a failure.
+    exits = []
+    for attempt in range(MAX_RETRIES + 3):
+        worker = start_worker(pg_url, "--study", "killer", "--idle-exit", "5", log_path=str(tmp_path / f"w{attempt}.log"))
+        exits.append(worker.wait(HANG_GUARD))
+        if exits[-1] == 0:  # it found nothing to do: the study is halted
+            break
+    assert exits == [-9] * (MAX_RETRIES + 1) + [0], exits
+    trials = trials_of(pg_url, "killer")
+    assert [t.state for t in trials] == [TrialState.FAIL] * (MAX_RETRIES + 1)  # nothing left RUNNING or WAITING
+    assert [t.user_attrs.get("retry_of") for t in trials] == [None, *range(MAX_RETRIES)]
+    status = run_cli("status", storage=pg_url, check=True).stdout
+    assert "halted" in status
+    log = (tmp_path / f"w{MAX_RETRIES + 1}.log").read_text()
+    assert f"trial={MAX_RETRIES}] lost {MAX_RETRIES + 1} times: not queued again" in log
+    assert "[study=killer] halted: the last 1 trials failed" in log
