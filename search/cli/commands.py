@@ -235,8 +235,10 @@ def worker(ctx, studies, idle_exit, heartbeat):
 @cli.command()
 @click.argument("name", required=False)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--all", "every", is_flag=True,
+              help="With NAME: every trial (the table shows the best, the running and the latest; JSON always has all).")
 @click.pass_context
-def status(ctx, name, fmt):
+def status(ctx, name, fmt, every):
     """A table of studies, or of one study's trials."""
     from search.core import confirmations
     from search.service import studies
@@ -244,8 +246,12 @@ def status(ctx, name, fmt):
     storage = _storage(ctx)
     if name:
         study = studies.load(storage, name)
-        summary = studies.summarize(study)
-        trials = study.get_trials(deepcopy=False)
+        summary = studies.summarize(study, storage)
+        if fmt == "json" or every:
+            trials = study.get_trials(deepcopy=False)
+            total = len(trials)
+        else:
+            trials, total = studies.relevant_trials(storage, study)
         groups = [g.to_dict() for g in confirmations.of_study(study, summary.objective, trials)]
         if fmt == "json":
             click.echo(json.dumps({"study": summary.to_dict(), "trials": [output.trial_row(t) for t in trials],
@@ -253,9 +259,12 @@ def status(ctx, name, fmt):
         else:
             output.print_study_table([summary])
             output.print_trials_table(study, trials)
+            if len(trials) < total:
+                click.echo(f"{len(trials)} of {total} trials shown: the 10 best, those running or waiting, the 10 latest "
+                           f"and any confirmation runs (--all lists every one)")
             output.print_confirmations(groups, summary.objective)
         return
-    summaries = [studies.summarize(studies.load(storage, s.study_name)) for s in storage.optuna.get_all_studies()]
+    summaries = [studies.summarize(studies.load(storage, s.study_name), storage) for s in storage.optuna.get_all_studies()]
     if fmt == "json":
         click.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
     elif not summaries:

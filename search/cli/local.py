@@ -32,7 +32,7 @@ def run_local_workers(storage: Storage, name: str, count: int, *, log_dir: str) 
         procs.append(subprocess.Popen([sys.executable, "-m", "search", "worker", "--study", name, "--idle-exit", "30"],
                                       env=env, stdout=f, stderr=subprocess.STDOUT, start_new_session=True))
     print(f"{count} local workers started; logs in {log_dir}/{name}-worker*.log", file=sys.stderr)
-    summary = studies.summarize(studies.load(storage, name))
+    summary = studies.summarize(studies.load(storage, name), storage)
     try:
         with Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -40,7 +40,7 @@ def run_local_workers(storage: Storage, name: str, count: int, *, log_dir: str) 
         ) as bar:
             task = bar.add_task(name, total=summary.budget, detail="", eta="-")
             while True:
-                summary = studies.summarize(studies.load(storage, name))
+                summary = studies.summarize(studies.load(storage, name), storage)
                 best = f"{summary.objective}={summary.best_value:.4f}" if summary.best_value is not None else "-"
                 left = f" time left {duration(summary.time_left)}" if summary.time_left is not None else ""
                 bar.update(task, completed=summary.done, eta=duration(summary.eta_seconds),
@@ -63,7 +63,7 @@ def run_local_workers(storage: Storage, name: str, count: int, *, log_dir: str) 
                 p.kill()
         for f in logs:
             f.close()
-    summary = studies.summarize(studies.load(storage, name))
+    summary = studies.summarize(studies.load(storage, name), storage)
     if summary.state == "halted":
         print(f"study {name!r} halted: {studies.load(storage, name).user_attrs.get('hpsearch_halted')}", file=sys.stderr)
     return summary

@@ -13,6 +13,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from search.analysis.zoom import describe_lineage
 from search.core import budget as time_budget
+from search.core import trial_index
 from search.core.confirmations import CONFIRMS_ATTR, by_mean, confirmed, maximizes
 from search.core.artifacts import default_location, normalize_location, open_store
 from search.core.counts import Counts, count_trials
@@ -147,11 +148,12 @@ class StudySummary:
         }
 
 
-def summarize(study: optuna.Study) -> StudySummary:
+def summarize(study: optuna.Study, storage: Storage | None = None) -> StudySummary:
+    """The study's row of `hpsearch status`; with `storage`, read through search.core.trial_index (light)."""
     spec = read_spec(study)
-    trials = study.get_trials(deepcopy=False)
+    trials = trial_index.index(storage, study._study_id) if storage else study.get_trials(deepcopy=False)
     counts = count_trials(trials)
-    ranked = ranked_trials(study, spec)
+    ranked = ranked_trials(study, spec, trials)
     best = ranked[0] if ranked else None
     budget = spec.trials if spec else None
     warm = spec.warm_trials if spec else 0
@@ -271,9 +273,30 @@ def _trial_entry(study: optuna.Study, spec: StudySpec | None, trial: FrozenTrial
     }
 
 
+def relevant_trials(storage: Storage, study: optuna.Study, best: int = 10, latest: int = 10) -> tuple[list[FrozenTrial], int]:
+    """The trials `hpsearch status NAME` shows, by number, and how many the study has.
+
+    The `best` best ranked, every running or waiting one, the `latest` others, and the confirmation
+    runs with the trials they confirm: read whole, those alone (search.core.trial_index picks them).
+    """
+    indexed = trial_index.index(storage, study._study_id)
+    chosen = {t.number for t in ranked_trials(study, read_spec(study), indexed)[:best]}
+    chosen |= {t.number for t in indexed if t.state in (TrialState.RUNNING, TrialState.WAITING)}
+    chosen |= {t.number for t in indexed[-latest:]} if latest else set()
+    for t in indexed:
+        if CONFIRMS_ATTR in t.user_attrs:
+            chosen |= {t.number, t.user_attrs[CONFIRMS_ATTR]}
+    ids = {t.number: t._trial_id for t in indexed}
+    if storage.backend is None:  # a journal's trials are in memory already
+        whole = [t for t in indexed if t.number in chosen]
+    else:
+        whole = [storage.optuna.get_trial(ids[n]) for n in sorted(chosen) if n in ids]
+    return whole, len(indexed)
+
+
 def wait_until_done(storage: Storage, name: str, poll: float = 2.0, on_update=None, stop=None) -> StudySummary:
     while True:
-        summary = summarize(load(storage, name))
+        summary = summarize(load(storage, name), storage)
         if on_update:
             on_update(summary)
         if summary.state in ("done", "halted") or (stop and stop()):
