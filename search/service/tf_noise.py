@@ -91,8 +91,11 @@ def import_tensorflow_quietly() -> None:
     with tempfile.TemporaryFile() as captured:
         os.dup2(captured.fileno(), 2)
         try:
-            import keras  # noqa: F401 (imported for its start-up)
+            import importlib
+
             import tensorflow as tf
+
+            importlib.import_module("keras")  # its own start-up lines too
 
             tf.config.list_physical_devices()  # the CUDA stub's cuInit happens here
         finally:
