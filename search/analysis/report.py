@@ -104,14 +104,23 @@ class StudyAnalysis:
         }
 
 
-def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TOP) -> StudyAnalysis:
-    """The error analysis of a whole study (any state: it is refreshed as trials finish)."""
+def analyse(study: optuna.Study, spec: StudySpec | None = None, *, top: int = TOP, trials=None) -> StudyAnalysis:
+    """The error analysis of a whole study (any state: it is refreshed as trials finish).
+
+    `trials`: the study's trials if already read, possibly light ones without their curves
+    (search.core.trial_index): the best trials' curves are then read whole, alone.
+    """
 
     spec = spec or read_spec(study) or StudySpec()
-    trials = study.get_trials(deepcopy=False)
+    light = trials is not None
+    trials = study.get_trials(deepcopy=False) if trials is None else trials
     views = [v for v in (trial_view(t, spec.human_error) for t in trials) if v is not None]
     by_number = {v.number: v for v in views}
-    best = [by_number[t.number] for t in ranked_trials(study, spec) if t.number in by_number][:top]
+    best = [by_number[t.number] for t in ranked_trials(study, spec, trials) if t.number in by_number][:top]
+    if light:
+        ids = {t.number: t._trial_id for t in trials}
+        for v in best:
+            v.curves = study._storage.get_trial(ids[v.number]).user_attrs.get("curves") or {}
     counts = Counter(v.decomposition.dominant for v in views)
     infeasible = sum(1 for v in views if v.state == "complete" and not v.feasible)
     pool = best or views

@@ -521,7 +521,12 @@ def report(ctx, name, top, fmt, mistakes, number, gallery):
         else:
             print_mistakes(name, found)
         return
-    result = analysis.analyse(studies.load(storage, name), top=top)
+    from search.core import trial_index
+
+    study = studies.load(storage, name)
+    # Every trial's attributes but its curves and mistakes, which the report reads for the best alone.
+    result = analysis.analyse(study, top=top, trials=trial_index.index(storage, study._study_id,
+                                                                        all_attrs_but=("curves", "mistakes")))
     if fmt == "json":
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -40,8 +40,12 @@ class IndexedTrial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
 
 
-def index(storage, study_id: int) -> list:
-    """The study's trials by number: IndexedTrials from a database, Optuna's own trials from a journal file."""
+def index(storage, study_id: int, *, all_attrs_but: tuple[str, ...] | None = None) -> list:
+    """The study's trials by number: IndexedTrials from a database, Optuna's own trials from a journal file.
+
+    The user attrs read are those ranking needs; with `all_attrs_but`, every one except those keys
+    (the heavy ones a caller does not show, such as every epoch's curves).
+    """
     if storage.backend is None:
         return storage.optuna.get_all_trials(study_id, deepcopy=False)
     from sqlalchemy import bindparam, text
@@ -58,10 +62,12 @@ def index(storage, study_id: int) -> list:
         for trial_id, by_objective in values.items():
             if trial_id in trials:
                 trials[trial_id].values = [by_objective[k] for k in sorted(by_objective)]
+        which = "NOT IN" if all_attrs_but is not None else "IN"
+        keys = list(all_attrs_but or ("",)) if all_attrs_but is not None else list(RANKING_ATTRS)
         attrs = conn.execute(text(
             "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
-            "WHERE t.study_id = :s AND a.key IN :keys").bindparams(bindparam("keys", expanding=True)),
-            {"s": study_id, "keys": list(RANKING_ATTRS)})
+            f"WHERE t.study_id = :s AND a.key {which} :keys").bindparams(bindparam("keys", expanding=True)),
+            {"s": study_id, "keys": keys})
         for trial_id, key, value_json in attrs:
             if trial_id in trials:
                 trials[trial_id].user_attrs[key] = json.loads(value_json)

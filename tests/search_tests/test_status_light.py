@@ -62,3 +62,21 @@ def test_status_shows_the_best_the_waiting_the_latest_and_confirmations_and_all_
     assert table.count("COMPLETE") == sum(t.state == TrialState.COMPLETE for t in default) < 44
     every = run_cli("status", "varied", "--all", storage=url, check=True).stdout
     assert "trials shown" not in every and every.count("COMPLETE") == 44
+
+
+def test_the_report_from_light_trials_is_the_report_from_whole_ones(pg_url):
+    """Trials shaped like real ones (config, curves, decomposition, mistakes), as benchmark 5 prefills them."""
+    from benchmarks import scale_prefill
+    from search.analysis.report import analyse
+    from search.core import trial_index
+
+    storage = open_storage(pg_url)
+    spec = StudySpec(space="small", trials=80, epochs=scale_prefill.EPOCHS, weights="none", portfolio=False)
+    study = studies.launch(storage, "shaped", spec)
+    scale_prefill.insert_bulk(storage, study._study_id, scale_prefill.shaped_trials(spec, 60, seed=1))
+    light = trial_index.index(storage, study._study_id, all_attrs_but=("curves", "mistakes"))
+    assert all("curves" not in t.user_attrs for t in light) and any("config" in t.user_attrs for t in light)
+    whole, from_light = analyse(study, spec), analyse(study, spec, trials=light)
+    assert from_light.to_dict() == whole.to_dict()
+    assert [v.curves for v in from_light.best] == [v.curves for v in whole.best] and whole.best[0].curves
+    assert len(whole.views) == 60 and whole.next_steps
