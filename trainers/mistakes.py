@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from trainers.predictions import predict
 from trainers.splits import Split
 
 TOP_PAIRS = 10  # most-confused pairs kept
@@ -55,17 +56,11 @@ def most_confused(confusion: np.ndarray, top: int = TOP_PAIRS) -> list[dict[str,
 def find_mistakes(model, split: Split, num_classes: int, class_names: list[str], batch_size: int,
                   top: int = TOP_MISTAKES) -> Mistakes:
     """Run `model` over `split` in inference mode and collect its mistakes."""
-    from trainers.data import pipeline
-
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     worst: list[tuple[float, int, int, int, np.ndarray]] = []  # a min-heap of (confidence, -index, ...)
-    index = 0
-    all_probs, all_truth = [], []
-    for x, y in pipeline(split, num_classes, batch_size):
-        probs = np.asarray(model.predict_on_batch(x), dtype=np.float32)
-        truth = np.asarray(y).argmax(-1)
-        all_probs.append(probs)
-        all_truth.append(truth.astype(np.int32))
+    seen = [0]  # examples before the current batch
+
+    def collect(x, probs: np.ndarray, truth: np.ndarray) -> None:
         predicted = probs.argmax(-1)
         np.add.at(confusion, (truth, predicted), 1)
         pixels = None
@@ -73,9 +68,11 @@ def find_mistakes(model, split: Split, num_classes: int, class_names: list[str],
             confidence = float(probs[k, predicted[k]])
             if len(worst) < top or confidence > worst[0][0]:
                 pixels = np.asarray(x) if pixels is None else pixels
-                entry = (confidence, -(index + int(k)), int(truth[k]), int(predicted[k]), pixels[k].astype(np.uint8))
+                entry = (confidence, -(seen[0] + int(k)), int(truth[k]), int(predicted[k]), pixels[k].astype(np.uint8))
                 (heapq.heappush if len(worst) < top else heapq.heapreplace)(worst, entry)
-        index += len(truth)
+        seen[0] += len(truth)
+
+    probabilities, labels = predict(model, split, num_classes, batch_size, on_batch=collect)
     worst.sort(key=lambda e: (-e[0], -e[1]))
     return Mistakes(
         classes=list(class_names),
@@ -83,6 +80,6 @@ def find_mistakes(model, split: Split, num_classes: int, class_names: list[str],
         pairs=most_confused(confusion),
         worst=[{"index": -e[1], "true": e[2], "predicted": e[3], "confidence": e[0]} for e in worst],
         images=np.stack([e[4] for e in worst]) if worst else None,
-        probabilities=np.concatenate(all_probs) if all_probs else np.zeros((0, num_classes), np.float32),
-        labels=np.concatenate(all_truth) if all_truth else np.zeros((0,), np.int32),
+        probabilities=probabilities,
+        labels=labels,
     )

@@ -9,6 +9,7 @@ inference mode, in the splits' own order, so every trial of a study lines up exa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 
@@ -32,14 +33,21 @@ class Predictions:
             return cls(dev=z["dev"], dev_labels=z["dev_labels"], test=z["test"], test_labels=z["test_labels"])
 
 
-def predict(model, split: Split, num_classes: int, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
-    """`model`'s probabilities over `split` in inference mode, in batches, and the split's labels."""
+def predict(model, split: Split, num_classes: int, batch_size: int,
+            on_batch: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """`model`'s probabilities over `split` in inference mode, in batches, and the split's labels.
+
+    `on_batch(images, probabilities, labels)` sees each batch as it goes (find_mistakes keeps the
+    worst mistakes' pixels that way, without holding the split).
+    """
     from trainers.data import pipeline
 
     probs, labels = [], []
     for x, y in pipeline(split, num_classes, batch_size):
         probs.append(np.asarray(model.predict_on_batch(x), dtype=np.float32))
         labels.append(np.asarray(y).argmax(-1).astype(np.int32))
+        if on_batch is not None:
+            on_batch(x, probs[-1], labels[-1])
     if not probs:
         return np.zeros((0, num_classes), np.float32), np.zeros((0,), np.int32)
     return np.concatenate(probs), np.concatenate(labels)

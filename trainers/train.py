@@ -27,6 +27,7 @@ from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
 from trainers.mistakes import find_mistakes
 from trainers.predictions import Predictions, accuracy, predict
+from trainers.latency import measure_latency_ms
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
 from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 
@@ -448,22 +449,3 @@ def _weights_finite(model: keras.Model) -> bool:
 def _size(model: keras.Model) -> dict[str, float]:
     nbytes = sum(int(np.prod(w.shape)) * np.dtype(w.dtype).itemsize for w in model.weights)
     return {"params": float(model.count_params()), "model_mb": nbytes / 2**20}
-
-
-def measure_latency_ms(model: keras.Model, image_shape, batch_size: int, repeats: int = 15) -> dict[str, float]:
-    """Median inference latency at batch 1 and at the training batch size, after warm-up."""
-    import tensorflow as tf
-
-    infer = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    out = {}
-    for key, batch in (("latency_ms", 1), ("latency_ms_batch", batch_size)):
-        x = tf.constant(np.random.default_rng(0).uniform(0, 255, (batch, *image_shape)).astype("float32"))
-        for _ in range(3):
-            infer(x).numpy()
-        times = []
-        for _ in range(repeats if batch == 1 else max(3, repeats // 3)):
-            t0 = time.perf_counter()
-            infer(x).numpy()
-            times.append((time.perf_counter() - t0) * 1000.0)
-        out[key] = float(np.median(times))
-    return out

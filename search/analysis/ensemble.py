@@ -116,7 +116,7 @@ def describe(doc: Mapping) -> list[str]:
         f"On the test split: {doc['test_accuracy']:.4f}, against {single['test_accuracy']:.4f} for trial "
         f"{single['trial']}, the study's best.",
     ] + describe_tta(doc.get("tta")) + ([f"It takes {doc['latency_ms']:.1f} ms an image at batch 1, against {single['latency_ms']:.1f} ms for trial "
-          f"{single['trial']} alone (measured at the export, one after the other)."] if "latency_ms" in doc else [])
+          f"{single['trial']} alone (measured at the export, in turns)."] if "latency_ms" in doc else [])
 
 
 def describe_tta(tta: Mapping | None) -> list[str]:

@@ -88,8 +88,7 @@ def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size
             data = TrainConfig.from_dict(_trial(study, single_number).user_attrs.get("config") or {}).data
             model, doc["tta"] = test_time.apply(model, data, labels, first.test_labels, progress)
         if model_out:
-            doc["latency_ms"], doc["best_single"]["latency_ms"] = _latencies(model, paths[single_number], study,
-                                                                             single_number)
+            doc["latency_ms"], doc["best_single"]["latency_ms"] = _latencies(model, paths[single_number])
             if spec.max_latency_ms is not None and doc["latency_ms"] > spec.max_latency_ms:
                 doc["latency_limit_exceeded"] = spec.max_latency_ms
             model.save(model_out)
@@ -97,17 +96,16 @@ def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size
         return doc
 
 
-def _latencies(model, single_path: str, study: optuna.Study, single_number: int) -> tuple[float, float]:
-    """Median latency at batch 1 (ms) of the ensemble and of its best single model, measured here, one after the other."""
+def _latencies(model, single_path: str) -> tuple[float, float]:
+    """Median latency at batch 1 (ms) of the ensemble and of its best single model, measured here in turns."""
     import keras
 
-    from trainers.train import measure_latency_ms
+    from trainers.latency import compare_latency_ms
 
-    config = _trial(study, single_number).user_attrs.get("config") or {}
-    batch = int((config.get("training") or {}).get("batch_size", 32))
     shape = tuple(model.inputs[0].shape[1:])
     single = keras.models.load_model(single_path, compile=False)
-    return (measure_latency_ms(model, shape, batch)["latency_ms"], measure_latency_ms(single, shape, batch)["latency_ms"])
+    found = compare_latency_ms({"ensemble": model, "single": single}, shape)
+    return found["ensemble"], found["single"]
 
 
 def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
