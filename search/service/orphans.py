@@ -30,7 +30,7 @@ from optuna.trial import FrozenTrial, TrialState
 from search.core.confirmations import CONFIRMS_ATTR
 from search.core.storage import Storage, seconds_since_outage
 from search.service.identity import alive
-from search.service.trial_runner import FAIL
+from search.service.outcome import FAIL
 
 log = logging.getLogger("hpsearch.worker")
 

@@ -19,7 +19,7 @@ from search.analysis.diagnostics import measured, trial_attrs
 from search.analysis.mistakes import note_section
 from search.core.spec import StudySpec
 from search.core.storage import is_connection_error
-from search.service.trial_runner import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
+from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
 
 CURVE_KEYS = ("train_error", "train_dev_error", "dev_error", "loss", "accuracy")
 FINAL_KEYS = (

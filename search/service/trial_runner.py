@@ -17,8 +17,7 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Any, Callable, TypeVar
+from typing import Callable, TypeVar
 
 import optuna
 
@@ -26,24 +25,11 @@ from search.core import budget
 from search.core.confirmations import CONFIRMS_ATTR
 from search.core.spec import StudySpec
 from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
+from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
 from search.service.trial_process import GO, STOP, child_main, standby_main
 from trainers.result import NAN_LOSS, STOPPED
 
 T = TypeVar("T")
-
-COMPLETE, PRUNED, FAIL, INTERRUPTED = "complete", "pruned", "fail", "interrupted"
-
-
-@dataclass
-class Outcome:
-    state: str
-    reason: str = ""
-    result: dict[str, Any] = field(default_factory=dict)  # TrainResult.to_dict() when the child finished
-    history: list[dict[str, float]] = field(default_factory=list)  # every epoch the worker saw
-    info: dict[str, Any] = field(default_factory=dict)  # startup time, package versions
-    pruned_at: int | None = None
-    prune_reason: str = ""  # why, when not the pruner (a trial that would outlast the time budget)
-
 
 def with_retry(fn: Callable[[], T], *, what: str, log: logging.LoggerAdapter | logging.Logger, max_wait: float = 1800.0) -> T:
     """Call `fn`, waiting with exponential backoff while the database is unreachable."""

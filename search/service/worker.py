@@ -42,8 +42,8 @@ from search.core.spec import HALTED_ATTR, SPEC_ATTR, SpecError, StudySpec, make_
 from search.core.storage import Backoff, Storage, StorageError, describe_error, is_connection_error, note_outage, open_storage
 from search.service import checkpoints, identity, models, orphans, recording
 from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
-from search.service.trial_runner import (COMPLETE, FAIL, INTERRUPTED, Heartbeat, drop_ahead, hand_ahead, supervise,
-                                        with_retry)
+from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, Outcome
+from search.service.trial_runner import Heartbeat, drop_ahead, hand_ahead, supervise, with_retry
 
 log = logging.getLogger("hpsearch.worker")
 
@@ -341,7 +341,7 @@ class Worker:
         except Exception as exc:  # a broken user space fails this trial, not the worker
             reason = f"the space raised {type(exc).__name__}: {exc}" if not isinstance(exc, SpaceError) else str(exc)
             tlog.error("%s", reason)
-            outcome = recording.Outcome(state="fail", reason=reason)
+            outcome = Outcome(state=FAIL, reason=reason)
             with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
             self.after_trial(study, spec, failed=True)
             return None
@@ -446,7 +446,7 @@ class Worker:
         reason = f"interrupted before its turn: {why or 'the worker was asked to stop'}"
         tlog = opened.tlog
         try:
-            outcome = recording.Outcome(state=INTERRUPTED, reason=reason)
+            outcome = Outcome(state=INTERRUPTED, reason=reason)
             with_retry(lambda: recording.record(opened.trial, opened.study, opened.spec, outcome), what="recording", log=tlog)
             self.queue_again(opened.study, opened.trial, reason, tlog)
             tlog.info("%s; queued again", reason)
