@@ -264,7 +264,7 @@ def status(ctx, name, fmt, every):
                            f"and any confirmation runs (--all lists every one)")
             output.print_confirmations(groups, summary.objective)
         return
-    summaries = [studies.summarize(studies.load(storage, s.study_name), storage) for s in storage.optuna.get_all_studies()]
+    summaries = [studies.summarize(studies.load(storage, name), storage) for name in storage.study_names()]
     if fmt == "json":
         click.echo(json.dumps([s.to_dict() for s in summaries], indent=2))
     elif not summaries:

@@ -227,6 +227,16 @@ class Storage:
                 attrs[key] = json.loads(value)
         return out
 
+    def study_names(self) -> list[str]:
+        """Every study's name, oldest first. A database answers from its studies table alone: Optuna's
+        `get_all_studies` also reads every study's attributes, the dashboard's note of each trial included."""
+        if self.backend is not None:
+            from sqlalchemy import text
+
+            with self.backend.engine.connect() as conn:
+                return [row[0] for row in conn.execute(text("SELECT study_name FROM studies ORDER BY study_id"))]
+        return [s.study_name for s in self.optuna.get_all_studies()]
+
     def count_states(self, study_id: int) -> dict[str, int]:
         """How many trials of the study are in each state (by TrialState name), in one query.
 

@@ -90,7 +90,7 @@ def queue_portfolio(study: optuna.Study, spec: StudySpec) -> list[str]:
 
 
 def load(storage: Storage, name: str) -> optuna.Study:
-    names = [s.study_name for s in storage.optuna.get_all_studies()]
+    names = storage.study_names()
     if name not in names:
         import difflib
 
