@@ -26,8 +26,8 @@ from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
 from trainers.mistakes import find_mistakes
-from trainers.predictions import Predictions, accuracy, predict
 from trainers.latency import measure_latency_ms
+from trainers.predictions import Predictions, accuracy, predict
 from trainers.model import BuiltModel, build_model, set_backbone_trainable
 from trainers.result import COMPLETED, EARLY_STOPPING, NAN_LOSS, NO_REPORTER, STOPPED, Reporter, TrainResult
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
+
 def _shifts(step: int) -> dict[str, tuple[bool, int, int]]:
     return {f"shift {dy:+d},{dx:+d}": (False, dy, dx) for dy, dx in ((0, step), (0, -step), (step, 0), (-step, 0))}
 
@@ -62,16 +63,20 @@ def view_layers(view: str, shape: tuple[int, int, int]):
     return layers
 
 
+def _seen_as(x, view: str, shape: tuple[int, int, int]):
+    """`x` (a symbolic image batch of `shape`) through the layers of `view`."""
+    for layer in view_layers(view, shape):
+        x = layer(x)
+    return x
+
+
 def viewed(model, view: str):
     """`model` applied to `view` of its input: one model, for predicting on that view."""
     import keras
 
     shape = tuple(model.inputs[0].shape[1:])
     image = keras.Input(shape=shape, name="image")
-    x = image
-    for layer in view_layers(view, shape):
-        x = layer(x)
-    return keras.Model(image, model(x), name=f"{model.name}_{_tag(view)}")
+    return keras.Model(image, model(_seen_as(image, view, shape)), name=f"{model.name}_{_tag(view)}")
 
 
 def averaged(model, policy: str):
@@ -80,10 +85,5 @@ def averaged(model, policy: str):
 
     shape = tuple(model.inputs[0].shape[1:])
     image = keras.Input(shape=shape, name="image")
-    outputs = []
-    for view in POLICIES[policy]:
-        x = image
-        for layer in view_layers(view, shape):
-            x = layer(x)
-        outputs.append(model(x))
+    outputs = [model(_seen_as(image, view, shape)) for view in POLICIES[policy]]
     return keras.Model(image, keras.layers.Average(name="tta_average")(outputs), name=f"{model.name}_tta")
