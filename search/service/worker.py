@@ -531,11 +531,12 @@ class Worker:
         self.refresher.changed(study.study_name, spec)  # rewritten off this path, at most every few seconds
         if not failed:
             return False
-        trials = study.get_trials(deepcopy=False, states=(*FINISHED, TrialState.FAIL))
-        retried = {t.user_attrs["retry_of"] for t in study.get_trials(deepcopy=False) if "retry_of" in t.user_attrs}
+        trials = study.get_trials(deepcopy=False)
+        retried = {t.user_attrs["retry_of"] for t in trials if "retry_of" in t.user_attrs}
         # Final outcomes only: a lost trial queued again is not a verdict on its configuration, but
         # one lost every time (given up after its retries) is.
-        finished = [t for t in trials if t.user_attrs.get("outcome") != INTERRUPTED and t.number not in retried]
+        finished = [t for t in trials if t.state in (*FINISHED, TrialState.FAIL)
+                    and t.user_attrs.get("outcome") != INTERRUPTED and t.number not in retried]
         finished.sort(key=lambda t: t.datetime_complete or t.datetime_start)
         last = finished[-spec.max_failures :]
         if len(last) == spec.max_failures and all(t.state == TrialState.FAIL for t in last):
