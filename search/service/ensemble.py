@@ -20,6 +20,7 @@ from search.core.artifacts import ArtifactError
 from search.core.spec import StudySpec
 from search.core.storage import Storage
 from search.service import models
+from search.service.studies import trial_by_number
 from trainers.config import TrainConfig
 
 
@@ -85,7 +86,7 @@ def export_ensemble(storage: Storage, study: optuna.Study, spec: StudySpec, size
         if tta:
             from search.service import tta as test_time
 
-            data = TrainConfig.from_dict(_trial(study, single_number).user_attrs.get("config") or {}).data
+            data = TrainConfig.from_dict(trial_by_number(study, single_number).user_attrs.get("config") or {}).data
             model, doc["tta"] = test_time.apply(model, data, labels, first.test_labels, progress)
         if model_out:
             doc["latency_ms"], doc["best_single"]["latency_ms"] = _latencies(model, paths[single_number])
@@ -106,10 +107,6 @@ def _latencies(model, single_path: str) -> tuple[float, float]:
     single = keras.models.load_model(single_path, compile=False)
     found = compare_latency_ms({"ensemble": model, "single": single}, shape)
     return found["ensemble"], found["single"]
-
-
-def _trial(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
-    return next(t for t in study.get_trials(deepcopy=False) if t.number == number)
 
 
 def build_model(paths: dict[int, str], weights: dict[int, float]):

@@ -15,6 +15,7 @@ from search.core.ranking import ranked_trials
 from search.core.spec import read_spec
 from search.core.storage import Storage
 from search.service.models import study_store
+from search.service.studies import trial_by_number
 
 
 @dataclass
@@ -37,7 +38,7 @@ def trial_mistakes(storage: Storage, study: optuna.Study, number: int | None, ga
             raise ArtifactError(f"study {study.study_name!r} has no completed trial yet")
         trial = ranked[0]
     else:
-        trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+        trial = trial_by_number(study, number)
         if trial is None:
             raise ArtifactError(f"study {study.study_name!r} has no trial {number}")
     mistakes = trial.user_attrs.get("mistakes")

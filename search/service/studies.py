@@ -273,6 +273,15 @@ def _trial_entry(study: optuna.Study, spec: StudySpec | None, trial: FrozenTrial
     }
 
 
+def trial_by_number(study: optuna.Study, number: int) -> FrozenTrial | None:
+    """Trial `number` of the study, read alone (None when it has none): not every trial to find one."""
+    try:
+        trial_id = study._storage.get_trial_id_from_study_id_trial_number(study._study_id, number)
+    except KeyError:
+        return None
+    return study._storage.get_trial(trial_id)
+
+
 def relevant_trials(storage: Storage, study: optuna.Study, best: int = 10, latest: int = 10) -> tuple[list[FrozenTrial], int]:
     """The trials `hpsearch status NAME` shows, by number, and how many the study has.
 
