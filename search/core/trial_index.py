@@ -62,12 +62,11 @@ def index(storage, study_id: int, *, all_attrs_but: tuple[str, ...] | None = Non
         for trial_id, by_objective in values.items():
             if trial_id in trials:
                 trials[trial_id].values = [by_objective[k] for k in sorted(by_objective)]
-        which = "NOT IN" if all_attrs_but is not None else "IN"
-        keys = list(all_attrs_but or ("",)) if all_attrs_but is not None else list(RANKING_ATTRS)
+        which, keys = ("IN", RANKING_ATTRS) if all_attrs_but is None else ("NOT IN", all_attrs_but)
         attrs = conn.execute(text(
             "SELECT a.trial_id, a.key, a.value_json FROM trial_user_attributes a JOIN trials t ON t.trial_id = a.trial_id "
             f"WHERE t.study_id = :s AND a.key {which} :keys").bindparams(bindparam("keys", expanding=True)),
-            {"s": study_id, "keys": keys})
+            {"s": study_id, "keys": list(keys)})
         for trial_id, key, value_json in attrs:
             if trial_id in trials:
                 trials[trial_id].user_attrs[key] = json.loads(value_json)
