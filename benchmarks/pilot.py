@@ -64,6 +64,10 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Issue 26's recipe knobs, each fixed in every trial (`launch --set`), values from their sources:
     # label smoothing 0.1 (Szegedy et al. 2016), Keras's default EMA momentum, random erasing at
     # p = 0.5 (Zhong et al. 2017). Whichever wins here becomes a space dimension or a default.
+    # Issue 26's rung below an epoch (`launch --early-check`): the first verdict after a quarter or a
+    # half of epoch 1 (5k training images: about 20 or 40 steps at batch 64), on 1,000 dev images.
+    "early check after a quarter of epoch 1": {"early_check": 0.25},
+    "early check after half of epoch 1": {"early_check": 0.5},
     "label smoothing 0.1 in every trial": {"fixed": {"training.label_smoothing": 0.1}},
     "weight averaging (EMA 0.99) in every trial": {"fixed": {"optimizer.ema_momentum": 0.99}},
     "random erasing 0.5 in every trial": {"fixed": {"augment.random_erasing": 0.5}},
@@ -81,6 +85,8 @@ def settings(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
               "portfolio": variant.get("portfolio", TODAY_PORTFOLIO)}
     if variant.get("fixed"):  # only where set: today's settings, and the runs saved under them, stay as they were
         chosen["fixed"] = dict(variant["fixed"])
+    if variant.get("early_check"):
+        chosen["early_check"] = variant["early_check"]
     return chosen
 
 
@@ -88,19 +94,32 @@ def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int, trials:
     """The Optuna sampler and pruner for `settings(...)`, in a study whose --trials is `trials`."""
     import optuna
 
-    from search.core.sampling import WholeStudyHyperband, startup_trials
+    from search.core.sampling import startup_trials
 
     sampler = optuna.samplers.TPESampler(seed=seed, **{"n_startup_trials": startup_trials(trials), **chosen["sampler"]})
-    options = dict(chosen["pruner"])
+    pruner = _epoch_pruner(chosen["pruner"], max_epochs)
+    if chosen.get("early_check"):  # as search.core.spec.make_pruner wraps it
+        from search.core.early_check import EarlyCheckPruner
+
+        pruner = EarlyCheckPruner(pruner, reduction_factor=chosen["pruner"].get("reduction_factor", 3))
+    return sampler, pruner
+
+
+def _epoch_pruner(settings: dict[str, Any], max_epochs: int):
+    import optuna
+
+    from search.core.sampling import WholeStudyHyperband
+
+    options = dict(settings)
     name = options.pop("name")
     if name == "median":
-        return sampler, optuna.pruners.MedianPruner(**options)
+        return optuna.pruners.MedianPruner(**options)
     if name == "hyperband":
-        return sampler, WholeStudyHyperband(max_resource=max_epochs, **options)
+        return WholeStudyHyperband(max_resource=max_epochs, **options)
     if name == "optuna-hyperband":
-        return sampler, optuna.pruners.HyperbandPruner(max_resource=max_epochs, **options)
+        return optuna.pruners.HyperbandPruner(max_resource=max_epochs, **options)
     if name == "none":
-        return sampler, optuna.pruners.NopPruner()
+        return optuna.pruners.NopPruner()
     raise ValueError(f"unknown pruner {name!r}")
 
 
@@ -110,12 +129,13 @@ def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: d
 
     from search.service.studies import queue_portfolio
 
-    study_spec = se.bench_spec(seed, budget, narrowing, portfolio=spec["portfolio"], fixed=spec.get("fixed", {}))
+    study_spec = se.bench_spec(seed, budget, narrowing, portfolio=spec["portfolio"], fixed=spec.get("fixed", {}),
+                               early_check=spec.get("early_check", 0.0))
     sampler, pruner = build(spec, seed, se.MAX_EPOCHS, study_spec.trials)
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     queued = queue_portfolio(study, study_spec)
     run = {**se._ask_tell(study, study_spec, budget, data), "portfolio": queued}
-    run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio", "fixed") if k in spec}
+    run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio", "fixed", "early_check") if k in spec}
     return run
 
 

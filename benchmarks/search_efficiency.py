@@ -93,10 +93,20 @@ class Tracker:
         return self.used >= self.budget
 
     def epoch(self, trial: str, epoch: int, dev_accuracy: float | None) -> None:
-        self.used += 1
+        info = self.trials.setdefault(trial, {"epochs": 0})
+        # An epoch 1 that had an early check: its first share is already counted (check()).
+        share = 1.0 - info["checked"] if epoch == 1 and "checked" in info else 1.0
+        self.used = round(self.used + share, 6)
         self.events.append({"trial": trial, "epoch": epoch, "dev_accuracy": dev_accuracy,
                             "epochs_used": self.used, "seconds": round(time.perf_counter() - self.t0, 3)})
-        self.trials.setdefault(trial, {"epochs": 0})["epochs"] += 1
+        info["epochs"] = round(info["epochs"] + share, 6)
+
+    def check(self, trial: str, fraction: float) -> None:
+        """The early check (`--early-check`) after `fraction` of the trial's first epoch: that share is spent."""
+        info = self.trials.setdefault(trial, {"epochs": 0})
+        info["checked"] = fraction
+        self.used = round(self.used + fraction, 6)
+        info["epochs"] = round(info["epochs"] + fraction, 6)
 
 
 def bench_spec(seed: int, budget: int, narrowing: dict, max_epochs: int | None = None, **fields):
@@ -157,6 +167,17 @@ def _reporter(trial, tracker: "Tracker", objective: str, prune_last_epoch: bool)
             if value is not None and math.isfinite(value):
                 trial.report(value, epoch)
                 self.pruned = (prune_last_epoch or epoch < MAX_EPOCHS) and trial.should_prune()
+
+        def check(self, fraction, metrics):  # the early check, as supervise's _judge_check handles it
+            from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR
+
+            tracker.check(str(trial.number), fraction)
+            value = metrics.get(objective)
+            if value is not None and math.isfinite(value):
+                trial.set_user_attr(EARLY_CHECK_ATTR, {"fraction": fraction, "examples": int(metrics["examples"]),
+                                                       "standard_error": metrics["standard_error"], "value": value})
+                trial.report(value, CHECK_STEP)
+                self.pruned = trial.should_prune()
 
         def should_stop(self):
             self.cut = not self.pruned and tracker.exhausted and self.epoch < MAX_EPOCHS

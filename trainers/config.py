@@ -155,6 +155,11 @@ class TrainingConfig:
     label_smoothing: float = _range(
         0.0, 0.0, 0.5, "share of each label's probability spread evenly over all classes (Szegedy et al. 2016; 0: off)"
     )
+    early_check: float = _range(
+        0.0, 0.0, 0.95, "share of the first epoch after which the run reports a dev estimate to its pruner "
+        "(trainers.early_check; 0: off)"
+    )
+    early_check_examples: int = _range(1000, 50, 1_000_000, "dev images the early check measures: a fixed stratified sample")
     early_stopping_patience: int = _range(0, 0, 1000, "stop after this many epochs without dev improvement (0: off)")
     train_eval_examples: int = _range(2048, 32, 1_000_000, "training images re-scored each epoch in inference mode")
     mixed_precision: str = _choice("auto", SWITCHES, "float16 compute (auto: on when a GPU is present)")

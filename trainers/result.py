@@ -16,6 +16,9 @@ class Reporter(Protocol):
     def should_stop(self) -> bool:
         """Asked after every report: True ends training now (pruning, shutdown)."""
 
+    # Optional: `check(fraction, metrics)`, told the early check's dev estimate part-way through the
+    # first epoch (trainers.early_check), then asked should_stop(); a reporter without it gets no check.
+
 
 class _NoReporter:
     def report(self, epoch: int, metrics: Mapping[str, float]) -> None:

@@ -25,6 +25,7 @@ from trainers import checkpoint
 from trainers.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
+from trainers.early_check import EarlyCheck, check_step, dev_sample, standard_error
 from trainers.mistakes import find_mistakes
 from trainers.latency import measure_latency_ms
 from trainers.predictions import Predictions, accuracy, predict
@@ -157,6 +158,7 @@ class _Loop:
         self.checkpoints: str | None = None  # see train()
         self.resume_from: str | None = None
         self.on_ready: Callable[[], None] | None = None
+        self._check_sample: Split | None = None
 
     def phases(self) -> list[tuple[int, float, float]]:
         """(epochs, learning rate, backbone fraction trainable) for each phase."""
@@ -202,11 +204,35 @@ class _Loop:
                 epochs=done + epochs,
                 initial_epoch=start,
                 verbose=0,
-                callbacks=[_EpochEnd(self), _FirstStep(self)],
+                callbacks=[_EpochEnd(self), _FirstStep(self), *self._early_check(start)],
             )
             done += epochs
             if self.stop_reason != COMPLETED or len(self.history) < done:
                 break
+
+    def _early_check(self, start: int) -> list[keras.callbacks.Callback]:
+        """The early check's callback, in a run that starts at its first epoch and whose reporter listens."""
+        step = check_step(self.config.training.early_check, self.steps_per_epoch)
+        if start != 0 or step is None or getattr(self.reporter, "check", None) is None:
+            return []
+        return [EarlyCheck(step, first_epoch=0, check=self.check)]
+
+    def check(self) -> bool:
+        """Measure the early check's sample, report it; True means stop (trainers.early_check)."""
+        t = self.config.training
+        if self._check_sample is None:
+            self._check_sample = dev_sample(self.data.dev, t.early_check_examples)
+        with _averaged_weights(self.built.model):
+            probs, labels = predict(self.built.model, self._check_sample, self.data.num_classes,
+                                    eval_batch_size(self.data.image_shape, t.batch_size))
+        dev = accuracy(probs, labels)
+        metrics = {"dev_accuracy": dev, "dev_error": 1.0 - dev, "standard_error": standard_error(dev, len(labels)),
+                   "examples": float(len(labels)), "fraction": t.early_check}
+        self.reporter.check(t.early_check, metrics)
+        if self.reporter.should_stop():
+            self.stop_reason = STOPPED
+            return True
+        return False
 
     def _resume(self, saved: checkpoint.LoopState, *, same_phase: bool) -> int:
         """Load the checkpoint into the compiled model; the epoch to continue from."""
@@ -259,6 +285,8 @@ class _Loop:
 
     def end_epoch(self, epoch: int, logs: Mapping[str, Any], seconds: float) -> bool:
         """Measure, report, decide; True means stop."""
+        if self.stop_reason == STOPPED:  # stopped at the early check: Keras still ends the epoch it cut short
+            return True
         loss = float(logs.get("loss", math.nan))
         metrics = {
             "loss": loss,

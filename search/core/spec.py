@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import optuna
 
+from search.core.early_check import EarlyCheckPruner
 from search.core.sampling import WholeStudyHyperband, startup_trials
 from trainers.config import ConfigError, TrainConfig
 
@@ -33,7 +34,7 @@ DEFAULT_TRAINER = "trainers.train:train"
 OWNED_FIELDS = {
     "data.dataset": "--dataset", "data.target_dir": "--target-dir", "data.image_size": "--image-size",
     "data.resize": "--resize", "data.memory_budget_mb": "--memory-budget-mb", "model.weights": "--weights",
-    "training.epochs": "--epochs", "training.seed": "--seed",
+    "training.epochs": "--epochs", "training.seed": "--seed", "training.early_check": "--early-check",
 }
 
 
@@ -75,6 +76,9 @@ class StudySpec:
     # Chosen by benchmark 1c (BENCHMARKS.md): on Fashion-MNIST, Hyperband beat the median pruner in 3
     # of 5 seeds and lost in none, at the same budget of epochs.
     pruner: str = "hyperband"
+    # Share of the first epoch after which each trial's pruner first judges it (search.core.early_check;
+    # 0: off, the first verdict comes after epoch 1).
+    early_check: float = 0.0
     sampler: str = "tpe"
     # A new study first runs its space's proven recipes (spaces.portfolio), counted in `trials`.
     portfolio: bool = True
@@ -115,6 +119,11 @@ class StudySpec:
             _choice("second objective", extra, tuple(SECONDARY_OBJECTIVES))
         if len(self.objectives) > 1 and self.pruner != "none":
             raise SpecError("pruning needs a single objective: use --pruner none with several objectives")
+        if not 0.0 <= self.early_check < 1.0:
+            raise SpecError(f"--early-check is a share of the first epoch, from 0 (off) to below 1; "
+                            f"got {self.early_check:g}")
+        if self.early_check and self.pruner == "none":
+            raise SpecError("--early-check gives the pruner an earlier verdict: it needs a pruner, not --pruner none")
         if self.trials < 1:
             raise SpecError(f"--trials must be at least 1, got {self.trials}")
         if self.time_budget is not None and not self.time_budget > 0:
@@ -199,7 +208,8 @@ class StudySpec:
         sections.setdefault("data", {}).update(
             dataset=self.dataset, target_dir=self.target_dir, image_size=self.image_size, resize=self.resize,
             memory_budget_mb=self.memory_budget_mb)
-        sections.setdefault("training", {}).update(epochs=self.epochs, seed=(self.seed + trial_number) % (2**31))
+        sections.setdefault("training", {}).update(epochs=self.epochs, seed=(self.seed + trial_number) % (2**31),
+                                                   early_check=self.early_check)
         sections.setdefault("model", {}).update(weights=self.weights)
         return TrainConfig().replace(**sections)
 
@@ -325,6 +335,13 @@ def read_spec(study: optuna.Study | Any) -> StudySpec | None:
 
 
 def make_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
+    pruner = _epoch_pruner(spec)
+    if spec.early_check and spec.pruner != "none":
+        return EarlyCheckPruner(pruner, reduction_factor=3)
+    return pruner
+
+
+def _epoch_pruner(spec: StudySpec) -> optuna.pruners.BasePruner:
     if spec.pruner == "median":
         # Epochs are numbered from 1 and Optuna prunes from step == n_warmup_steps: 2 means the
         # first epoch, when most configurations are still near chance, is never judged.

@@ -48,6 +48,14 @@ class PipeReporter:
     def should_stop(self) -> bool:
         return self._stop
 
+    def check(self, fraction: float, metrics: Mapping[str, float]) -> None:
+        """The early check's dev estimate, `fraction` into the first epoch: the worker answers as for an epoch."""
+        try:
+            self.conn.send(("check", fraction, dict(metrics)))
+            self._stop = self.conn.recv() == STOP
+        except (EOFError, OSError, BrokenPipeError):
+            self._stop = True
+
     def checkpoint(self, epoch: int, path: str, seconds: float, nbytes: int) -> None:
         """The run's state after `epoch` is in `path`: the worker moves it to the study's store."""
         try:

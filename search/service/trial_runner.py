@@ -23,6 +23,7 @@ import optuna
 
 from search.core import budget
 from search.core.confirmations import CONFIRMS_ATTR
+from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR
 from search.core.spec import StudySpec
 from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
 from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
@@ -163,6 +164,17 @@ def supervise(
                     if single and value is not None and math.isfinite(value):
                         with_retry(lambda: trial.report(value, step), what="reporting", log=log)
                 log.info("resumed after epoch %d/%d from the checkpoint of the trial it retries", epoch, spec.epochs)
+            elif kind == "check":  # the early check, part-way through epoch 1 (search.core.early_check)
+                fraction, metrics = message[1], message[2]
+                decision = _judge_check(trial, spec, fraction, metrics, log) if prunable else GO
+                if decision == STOP:
+                    out.pruned_at, out.prune_reason = CHECK_STEP, f"pruned at the check after {fraction:.0%} of epoch 1"
+                if shutdown.is_set():
+                    decision = STOP
+                parent_conn.send(decision)
+                if ahead is not None and not shutdown.is_set() and decision == STOP:
+                    ahead, prepare = None, ahead
+                    prepare()
             elif kind == "epoch":
                 epoch, metrics = message[1], message[2]
                 out.history.append(metrics)
@@ -215,6 +227,20 @@ def supervise(
         if proc.is_alive():
             _kill(proc)
         parent_conn.close()
+
+
+def _judge_check(trial: optuna.Trial, spec: StudySpec, fraction: float, metrics: dict, log) -> str:
+    """Report the early check at step 0 and ask the pruner: GO or STOP."""
+    value, error = metrics.get(spec.objective), metrics.get("standard_error", math.nan)
+    if value is None or not math.isfinite(value):
+        return GO
+    check = {"fraction": fraction, "examples": int(metrics.get("examples", 0)), "standard_error": error, "value": value}
+    with_retry(lambda: trial.set_user_attr(EARLY_CHECK_ATTR, check), what="recording the check", log=log)
+    with_retry(lambda: trial.report(value, CHECK_STEP), what="reporting", log=log)
+    pruned = with_retry(trial.should_prune, what="asking the pruner", log=log)
+    log.info("check after %.0f%% of epoch 1: %s=%.4f ± %.4f on %d dev images%s", 100 * fraction, spec.objective,
+             value, error, check["examples"], " -> pruned" if pruned else "")
+    return STOP if pruned else GO
 
 
 def _outlasts_budget(trial: optuna.Trial, spec: StudySpec, pace: budget.EpochPace, epochs_left: int, log) -> str | None:

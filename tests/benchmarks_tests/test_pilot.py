@@ -47,6 +47,12 @@ def test_each_variant_changes_one_setting_and_a_pruner_of_another_kind_replaces_
     sampler, pruner = pilot.build(pilot.settings(pilot.VARIANTS[pilot.PER_BRACKET]), seed=0, max_epochs=3, trials=30)
     assert sampler._n_startup_trials == 10 and type(pruner) is optuna.pruners.HyperbandPruner
     # A knob fixed in every trial is one more setting beside today's; today's own settings have no such key.
+    # The early check wraps today's pruner, as launch --early-check does; the sampler is today's.
+    early = pilot.settings(pilot.VARIANTS["early check after a quarter of epoch 1"])
+    assert early["early_check"] == 0.25 and early["sampler"] == today["sampler"] and early["pruner"] == today["pruner"]
+    _, checked = pilot.build(early, seed=0, max_epochs=3, trials=30)
+    assert type(checked) is type(make_pruner(StudySpec(epochs=3, early_check=0.25)))
+    assert type(checked.inner) is WholeStudyHyperband
     smoothing = pilot.settings(pilot.VARIANTS["label smoothing 0.1 in every trial"])
     assert smoothing == {**today, "fixed": {"training.label_smoothing": 0.1}} and "fixed" not in today
 
@@ -64,7 +70,8 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
     assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
     assert (f"**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; {pilot.FORMER_DEFAULT}: 0; "
-            f"{pilot.PER_BRACKET}: 0; no portfolio: 0; median pruner, warm-up 1: 0; label smoothing 0.1 in every trial: 0; "
+            f"{pilot.PER_BRACKET}: 0; no portfolio: 0; median pruner, warm-up 1: 0; early check after a quarter of epoch 1: 0; "
+            "early check after half of epoch 1: 0; label smoothing 0.1 in every trial: 0; "
             "weight averaging (EMA 0.99) in every trial: 0; random erasing 0.5 in every trial: 0." in text)
     assert ("TPE(multivariate=True, constant_liar=True); hyperband(min_resource=1, reduction_factor=3); "
             "the space's portfolio first" in text)
