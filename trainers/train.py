@@ -222,12 +222,13 @@ class _Loop:
         t = self.config.training
         if self._check_sample is None:
             self._check_sample = dev_sample(self.data.dev, t.early_check_examples)
+        t0 = time.perf_counter()
         with _averaged_weights(self.built.model):
             probs, labels = predict(self.built.model, self._check_sample, self.data.num_classes,
                                     eval_batch_size(self.data.image_shape, t.batch_size))
         dev = accuracy(probs, labels)
         metrics = {"dev_accuracy": dev, "dev_error": 1.0 - dev, "standard_error": standard_error(dev, len(labels)),
-                   "examples": float(len(labels)), "fraction": t.early_check}
+                   "examples": float(len(labels)), "fraction": t.early_check, "seconds": time.perf_counter() - t0}
         self.reporter.check(t.early_check, metrics)
         if self.reporter.should_stop():
             self.stop_reason = STOPPED

@@ -21,9 +21,8 @@ import time
 import traceback
 from typing import Any, Callable, Mapping
 
+from search.service.messages import GO, STOP, Check, Checkpoint, Epoch, Error, Handover, Ready, Result, Resumed, Started
 from search.service.tf_noise import filter_stderr
-
-GO, STOP = "go", "stop"
 
 
 def resolve_trainer(ref: str) -> Callable:
@@ -40,7 +39,7 @@ class PipeReporter:
 
     def report(self, epoch: int, metrics: Mapping[str, float]) -> None:
         try:
-            self.conn.send(("epoch", epoch, dict(metrics)))
+            self.conn.send(Epoch(epoch, dict(metrics)))
             self._stop = self.conn.recv() == STOP
         except (EOFError, OSError, BrokenPipeError):
             self._stop = True  # the worker is gone: stop, nobody will record this run
@@ -51,7 +50,7 @@ class PipeReporter:
     def check(self, fraction: float, metrics: Mapping[str, float]) -> None:
         """The early check's dev estimate, `fraction` into the first epoch: the worker answers as for an epoch."""
         try:
-            self.conn.send(("check", fraction, dict(metrics)))
+            self.conn.send(Check(fraction, dict(metrics)))
             self._stop = self.conn.recv() == STOP
         except (EOFError, OSError, BrokenPipeError):
             self._stop = True
@@ -59,14 +58,14 @@ class PipeReporter:
     def checkpoint(self, epoch: int, path: str, seconds: float, nbytes: int) -> None:
         """The run's state after `epoch` is in `path`: the worker moves it to the study's store."""
         try:
-            self.conn.send(("checkpoint", epoch, path, seconds, nbytes))
+            self.conn.send(Checkpoint(epoch, path, seconds, nbytes))
         except (EOFError, OSError, BrokenPipeError):
             self._stop = True
 
     def resumed(self, epoch: int, history: list) -> None:
         """The run continues after `epoch` of the trial it retries, whose epochs were `history`."""
         try:
-            self.conn.send(("resumed", epoch, list(history)))
+            self.conn.send(Resumed(epoch, list(history)))
         except (EOFError, OSError, BrokenPipeError):
             self._stop = True
 
@@ -109,7 +108,7 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outp
         versions = package_versions()
 
         def started(**info) -> None:
-            conn.send(("started", {"startup_seconds": time.time() - spawned_at, "versions": versions, **info}))
+            conn.send(Started({"startup_seconds": time.time() - spawned_at, "versions": versions, **info}))
 
         options = run_options(trainer, outputs)
         if ahead:
@@ -121,12 +120,12 @@ def child_main(conn, trainer_ref: str, config_json: str, spawned_at: float, outp
         else:
             started()
         result = trainer(config, None, PipeReporter(conn), **options)
-        conn.send(("result", {**result.to_dict(), **save_outputs(result, outputs)}))
+        conn.send(Result({**result.to_dict(), **save_outputs(result, outputs)}))
     except _NotNeeded:
         pass
     except BaseException as exc:  # report everything, then exit non-zero
         try:
-            conn.send(("error", classify_error(exc), traceback.format_exc(limit=8)))
+            conn.send(Error(classify_error(exc), traceback.format_exc(limit=8)))
         except (OSError, BrokenPipeError):
             pass
         raise SystemExit(1)
@@ -143,7 +142,7 @@ class _TurnWaiter:
     def __call__(self) -> None:
         prepared = time.time() - self.handed_at
         try:
-            self.conn.send(("ready", {"prepared_seconds": prepared}))
+            self.conn.send(Ready(prepared))
             answer = self.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             raise _NotNeeded from None
@@ -177,11 +176,14 @@ def standby_main(conn, preload: str, hint_json: str | None = None) -> None:
     except BaseException:
         pass  # the trial imports (and loads) again and reports any error as its own
     try:
-        kind, trainer_ref, config_json, handed_at, outputs = conn.recv()
-    except (EOFError, OSError, ValueError):
+        handed = conn.recv()
+    except (EOFError, OSError):
         conn.close()
         return
-    child_main(conn, trainer_ref, config_json, handed_at, outputs, ahead=kind == "ahead")
+    if not isinstance(handed, Handover):
+        conn.close()
+        return
+    child_main(conn, handed.trainer, handed.config_json, handed.handed_at, handed.outputs, ahead=handed.ahead)
 
 
 def accepts(trainer: Callable, option: str) -> bool:

@@ -27,7 +27,9 @@ from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR
 from search.core.spec import StudySpec
 from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
 from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
-from search.service.trial_process import GO, STOP, child_main, standby_main
+from search.service.messages import (GO, STOP, Check, Checkpoint, Epoch, Error, Handover, Ready, Result, Resumed,
+                                     Started)
+from search.service.trial_process import child_main, standby_main
 from trainers.result import NAN_LOSS, STOPPED
 
 T = TypeVar("T")
@@ -146,83 +148,80 @@ def supervise(
                 proc.join(10)
                 out.reason = exit_reason(proc.exitcode)
                 return out
-            kind = message[0]
-            if kind == "ready":  # handed over ahead and prepared: its turn has come
-                parent_conn.send(GO)
-            elif kind == "started":
-                out.info.update(message[1])
-                pace.started()
-            elif kind == "checkpoint":
-                _keep_checkpoint(trial, store, message[1:], log)
-            elif kind == "resumed":
-                # The retry's curves and pruning decisions see one run: the epochs it inherits first.
-                epoch, history = message[1], message[2]
-                out.history = list(history)
-                out.info["resumed_at"] = epoch
-                for step, metrics in enumerate(history, start=1):
+            match message:
+                case Ready():  # handed over ahead and prepared: its turn has come
+                    parent_conn.send(GO)
+                case Started(info):
+                    out.info.update(info)
+                    pace.started()
+                case Checkpoint():
+                    _keep_checkpoint(trial, store, message, log)
+                case Resumed(epoch, history):
+                    # The retry's curves and pruning decisions see one run: the epochs it inherits first.
+                    out.history = list(history)
+                    out.info["resumed_at"] = epoch
+                    for step, metrics in enumerate(history, start=1):
+                        value = metrics.get(spec.objective)
+                        if single and value is not None and math.isfinite(value):
+                            with_retry(lambda: trial.report(value, step), what="reporting", log=log)
+                    log.info("resumed after epoch %d/%d from the checkpoint of the trial it retries", epoch, spec.epochs)
+                case Check(fraction, metrics):  # the early check, part-way through epoch 1 (search.core.early_check)
+                    decision = _judge_check(trial, spec, fraction, metrics, log) if prunable else GO
+                    if decision == STOP:
+                        out.pruned_at, out.prune_reason = CHECK_STEP, f"pruned at the check after {fraction:.0%} of epoch 1"
+                    if shutdown.is_set():
+                        decision = STOP
+                    parent_conn.send(decision)
+                    if ahead is not None and not shutdown.is_set() and decision == STOP:
+                        ahead, prepare = None, ahead
+                        prepare()
+                case Epoch(epoch, metrics):
+                    out.history.append(metrics)
+                    pace.epoch(metrics)
+                    decision = GO
                     value = metrics.get(spec.objective)
                     if single and value is not None and math.isfinite(value):
-                        with_retry(lambda: trial.report(value, step), what="reporting", log=log)
-                log.info("resumed after epoch %d/%d from the checkpoint of the trial it retries", epoch, spec.epochs)
-            elif kind == "check":  # the early check, part-way through epoch 1 (search.core.early_check)
-                fraction, metrics = message[1], message[2]
-                decision = _judge_check(trial, spec, fraction, metrics, log) if prunable else GO
-                if decision == STOP:
-                    out.pruned_at, out.prune_reason = CHECK_STEP, f"pruned at the check after {fraction:.0%} of epoch 1"
-                if shutdown.is_set():
-                    decision = STOP
-                parent_conn.send(decision)
-                if ahead is not None and not shutdown.is_set() and decision == STOP:
-                    ahead, prepare = None, ahead
-                    prepare()
-            elif kind == "epoch":
-                epoch, metrics = message[1], message[2]
-                out.history.append(metrics)
-                pace.epoch(metrics)
-                decision = GO
-                value = metrics.get(spec.objective)
-                if single and value is not None and math.isfinite(value):
-                    with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
-                    # After the last epoch nothing is left to save: the trial completes, with its whole result.
-                    if prunable and epoch < spec.epochs:
-                        if with_retry(trial.should_prune, what="asking the pruner", log=log):
-                            decision, out.pruned_at = STOP, epoch
-                        elif spec.time_budget is not None:
-                            why = _outlasts_budget(trial, spec, pace, spec.epochs - epoch, log)
-                            if why:
-                                decision, out.pruned_at, out.prune_reason = STOP, epoch, why
-                log.info(
-                    "epoch %d/%d %s=%s%s",
-                    epoch,
-                    spec.epochs,
-                    spec.objective,
-                    f"{value:.4f}" if value is not None else "n/a",
-                    " -> pruned" if decision == STOP else "",
-                )
-                if shutdown.is_set():
-                    decision = STOP
-                parent_conn.send(decision)
-                if ahead is not None and not shutdown.is_set() and (decision == STOP or epoch >= spec.epochs - 1):
-                    ahead, prepare = None, ahead
-                    prepare()
-            elif kind == "result":
-                proc.join(60)
-                out.result = message[1]
-                reason = out.result.get("stop_reason", "")
-                if reason == NAN_LOSS:
-                    out.reason = f"loss became NaN or infinite at epoch {out.result.get('epochs_run')}"
-                elif out.pruned_at is not None:
-                    out.state, out.reason = PRUNED, out.prune_reason or f"pruned at epoch {out.pruned_at}"
-                elif shutdown.is_set() or reason == STOPPED:
-                    out.state, out.reason = INTERRUPTED, "interrupted: the worker was asked to stop"
-                else:
-                    out.state, out.reason = COMPLETE, reason
-                return out
-            elif kind == "error":
-                proc.join(60)
-                out.reason = message[1]
-                out.info["traceback"] = message[2]
-                return out
+                        with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
+                        # After the last epoch nothing is left to save: the trial completes, with its whole result.
+                        if prunable and epoch < spec.epochs:
+                            if with_retry(trial.should_prune, what="asking the pruner", log=log):
+                                decision, out.pruned_at = STOP, epoch
+                            elif spec.time_budget is not None:
+                                why = _outlasts_budget(trial, spec, pace, spec.epochs - epoch, log)
+                                if why:
+                                    decision, out.pruned_at, out.prune_reason = STOP, epoch, why
+                    log.info(
+                        "epoch %d/%d %s=%s%s",
+                        epoch,
+                        spec.epochs,
+                        spec.objective,
+                        f"{value:.4f}" if value is not None else "n/a",
+                        " -> pruned" if decision == STOP else "",
+                    )
+                    if shutdown.is_set():
+                        decision = STOP
+                    parent_conn.send(decision)
+                    if ahead is not None and not shutdown.is_set() and (decision == STOP or epoch >= spec.epochs - 1):
+                        ahead, prepare = None, ahead
+                        prepare()
+                case Result(result):
+                    proc.join(60)
+                    out.result = result
+                    reason = result.get("stop_reason", "")
+                    if reason == NAN_LOSS:
+                        out.reason = f"loss became NaN or infinite at epoch {result.get('epochs_run')}"
+                    elif out.pruned_at is not None:
+                        out.state, out.reason = PRUNED, out.prune_reason or f"pruned at epoch {out.pruned_at}"
+                    elif shutdown.is_set() or reason == STOPPED:
+                        out.state, out.reason = INTERRUPTED, "interrupted: the worker was asked to stop"
+                    else:
+                        out.state, out.reason = COMPLETE, reason
+                    return out
+                case Error(reason, trace):
+                    proc.join(60)
+                    out.reason = reason
+                    out.info["traceback"] = trace
+                    return out
     finally:
         if proc.is_alive():
             _kill(proc)
@@ -282,7 +281,7 @@ class _Standby:
         if proc is None or self.trainer != trainer or not proc.is_alive():
             return False
         try:
-            conn.send(("ahead", trainer, config_json, time.time(), outputs))
+            conn.send(Handover(True, trainer, config_json, time.time(), outputs))
         except (OSError, BrokenPipeError):
             return False
         self.proc = self.conn = self.trainer = None
@@ -308,7 +307,7 @@ class _Standby:
             return None
         if ready and proc.is_alive():
             try:
-                conn.send(("trial", trainer, config_json, time.time(), outputs))
+                conn.send(Handover(False, trainer, config_json, time.time(), outputs))
                 return proc, conn
             except (OSError, BrokenPipeError):
                 pass
@@ -339,11 +338,11 @@ class _Standby:
         self.proc = self.conn = self.trainer = None
 
 
-def _keep_checkpoint(trial: optuna.Trial, store, message, log) -> None:
+def _keep_checkpoint(trial: optuna.Trial, store, message: Checkpoint, log) -> None:
     """Move an epoch's checkpoint to the store; one that cannot be kept costs a resume, not the trial."""
     from search.service import checkpoints
 
-    epoch, path, seconds, nbytes = message
+    epoch, path, seconds, nbytes = message.epoch, message.path, message.seconds, message.nbytes
     if store is None:
         with contextlib.suppress(OSError):
             os.remove(path)
