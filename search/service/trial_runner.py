@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import logging
 import math
 import multiprocessing
 import os
 import signal
 import threading
 import time
-from typing import Callable, TypeVar
+from typing import Callable
 
 import optuna
 
@@ -25,30 +24,13 @@ from search.core import budget
 from search.core.confirmations import CONFIRMS_ATTR
 from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR
 from search.core.spec import StudySpec
-from search.core.storage import Backoff, Storage, describe_error, is_connection_error, note_outage
-from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
+from search.core.storage import Storage, describe_error, note_outage
 from search.service.messages import (GO, STOP, Check, Checkpoint, Epoch, Error, Handover, Ready, Result, Resumed,
                                      Started)
+from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, PRUNED, Outcome
+from search.service.retrying import RetryingTrial, with_retry
 from search.service.trial_process import child_main, standby_main
 from trainers.result import NAN_LOSS, STOPPED
-
-T = TypeVar("T")
-
-def with_retry(fn: Callable[[], T], *, what: str, log: logging.LoggerAdapter | logging.Logger, max_wait: float = 1800.0) -> T:
-    """Call `fn`, waiting with exponential backoff while the database is unreachable."""
-    backoff, waited = Backoff(), 0.0
-    while True:
-        try:
-            return fn()
-        except Exception as exc:
-            if not is_connection_error(exc) or waited >= max_wait:
-                raise
-            note_outage()
-            delay = backoff.next()
-            log.warning("storage unreachable while %s (%s); retrying in %.0f s", what, describe_error(exc), delay)
-            time.sleep(delay)
-            waited += delay
-
 
 class Heartbeat:
     """Records the trial's heartbeat every interval; survives database outages."""
@@ -125,7 +107,8 @@ def supervise(
     out = Outcome(state=FAIL)
     single = len(spec.objectives) == 1
     # A confirmation run (`hpsearch confirm`) re-measures a configuration: stopping it early would defeat it.
-    prunable = single and CONFIRMS_ATTR not in with_retry(lambda: trial.user_attrs, what="reading the trial", log=log)
+    handle = RetryingTrial(trial, log)
+    prunable = single and CONFIRMS_ATTR not in handle.user_attrs
     try:
         while True:
             if shutdown.is_set():
@@ -163,10 +146,10 @@ def supervise(
                     for step, metrics in enumerate(history, start=1):
                         value = metrics.get(spec.objective)
                         if single and value is not None and math.isfinite(value):
-                            with_retry(lambda: trial.report(value, step), what="reporting", log=log)
+                            handle.report(value, step)
                     log.info("resumed after epoch %d/%d from the checkpoint of the trial it retries", epoch, spec.epochs)
                 case Check(fraction, metrics):  # the early check, part-way through epoch 1 (search.core.early_check)
-                    decision = _judge_check(trial, spec, fraction, metrics, log) if prunable else GO
+                    decision = _judge_check(handle, spec, fraction, metrics) if prunable else GO
                     if decision == STOP:
                         out.pruned_at, out.prune_reason = CHECK_STEP, f"pruned at the check after {fraction:.0%} of epoch 1"
                     if shutdown.is_set():
@@ -181,13 +164,13 @@ def supervise(
                     decision = GO
                     value = metrics.get(spec.objective)
                     if single and value is not None and math.isfinite(value):
-                        with_retry(lambda: trial.report(value, epoch), what="reporting", log=log)
+                        handle.report(value, epoch)
                         # After the last epoch nothing is left to save: the trial completes, with its whole result.
                         if prunable and epoch < spec.epochs:
-                            if with_retry(trial.should_prune, what="asking the pruner", log=log):
+                            if handle.should_prune():
                                 decision, out.pruned_at = STOP, epoch
                             elif spec.time_budget is not None:
-                                why = _outlasts_budget(trial, spec, pace, spec.epochs - epoch, log)
+                                why = _outlasts_budget(handle, spec, pace, spec.epochs - epoch)
                                 if why:
                                     decision, out.pruned_at, out.prune_reason = STOP, epoch, why
                     log.info(
@@ -228,24 +211,23 @@ def supervise(
         parent_conn.close()
 
 
-def _judge_check(trial: optuna.Trial, spec: StudySpec, fraction: float, metrics: dict, log) -> str:
+def _judge_check(trial: RetryingTrial, spec: StudySpec, fraction: float, metrics: dict) -> str:
     """Report the early check at step 0 and ask the pruner: GO or STOP."""
     value, error = metrics.get(spec.objective), metrics.get("standard_error", math.nan)
     if value is None or not math.isfinite(value):
         return GO
     check = {"fraction": fraction, "examples": int(metrics.get("examples", 0)), "standard_error": error, "value": value}
-    with_retry(lambda: trial.set_user_attr(EARLY_CHECK_ATTR, check), what="recording the check", log=log)
-    with_retry(lambda: trial.report(value, CHECK_STEP), what="reporting", log=log)
-    pruned = with_retry(trial.should_prune, what="asking the pruner", log=log)
-    log.info("check after %.0f%% of epoch 1: %s=%.4f ± %.4f on %d dev images%s", 100 * fraction, spec.objective,
-             value, error, check["examples"], " -> pruned" if pruned else "")
+    trial.set_user_attr(EARLY_CHECK_ATTR, check)
+    trial.report(value, CHECK_STEP)
+    pruned = trial.should_prune()
+    trial.log.info("check after %.0f%% of epoch 1: %s=%.4f ± %.4f on %d dev images%s", 100 * fraction,
+                   spec.objective, value, error, check["examples"], " -> pruned" if pruned else "")
     return STOP if pruned else GO
 
 
-def _outlasts_budget(trial: optuna.Trial, spec: StudySpec, pace: budget.EpochPace, epochs_left: int, log) -> str | None:
+def _outlasts_budget(trial: RetryingTrial, spec: StudySpec, pace: budget.EpochPace, epochs_left: int) -> str | None:
     """The reason to stop a trial that would run far past the study's time budget (see budget.MIN_OVERRUN)."""
-    attrs = with_retry(lambda: trial.study.user_attrs, what="reading the study's clock", log=log)
-    return budget.outlasts_budget(spec.time_budget, spec.max_overrun, attrs, pace, epochs_left)
+    return budget.outlasts_budget(spec.time_budget, spec.max_overrun, trial.study_user_attrs, pace, epochs_left)
 
 
 def hand_ahead(trainer: str, config_json: str, outputs: dict | None, trial_id: int) -> bool:

@@ -43,7 +43,8 @@ from search.core.storage import Backoff, Storage, StorageError, describe_error, 
 from search.service import checkpoints, identity, models, orphans, recording
 from search.service.refresher import DEFAULT_INTERVAL, FigureRefresher
 from search.service.outcome import COMPLETE, FAIL, INTERRUPTED, Outcome
-from search.service.trial_runner import Heartbeat, drop_ahead, hand_ahead, supervise, with_retry
+from search.service.retrying import RetryingTrial, with_retry
+from search.service.trial_runner import Heartbeat, drop_ahead, hand_ahead, supervise
 
 log = logging.getLogger("hpsearch.worker")
 
@@ -328,8 +329,9 @@ class Worker:
         # would abandon the trial to the stale check (and to a retry) although its worker lives.
         starting = {"what": "starting the trial", "log": tlog}
         trial = with_retry(lambda: optuna.Trial(study, claim.trial_id), **starting)  # samples the relative parameters
+        handle = RetryingTrial(trial, tlog)
         # Kept on the trial, so what the lock costs can be read from the storage (benchmarks, a slow database).
-        with_retry(lambda: trial.set_user_attr("budget_lock", claim.lock), **starting)
+        handle.set_user_attr("budget_lock", claim.lock)
         try:
             space = get_space(spec.space, spec.narrowing)
             # Each suggestion is written to the storage; one that meets a database restart is tried
@@ -345,10 +347,10 @@ class Worker:
             with_retry(lambda: recording.record(trial, study, spec, outcome), what="recording", log=tlog)
             self.after_trial(study, spec, failed=True)
             return None
-        with_retry(lambda: trial.set_user_attr("config", config.to_dict()), **starting)
+        handle.set_user_attr("config", config.to_dict())
         if config.optimizer.name == "sgd":
-            with_retry(lambda: trial.set_user_attr("momentum", config.optimizer.momentum), **starting)
-        attrs = with_retry(lambda: trial.user_attrs, **starting)
+            handle.set_user_attr("momentum", config.optimizer.momentum)
+        attrs = handle.user_attrs
         outputs = {"dir": os.path.join(self.outputs_dir, f"trial-{claim.trial_id}"), "model": spec.keep_models > 0}
         os.makedirs(outputs["dir"], exist_ok=True)
         store = self.artifact_store(spec, tlog)
@@ -370,7 +372,7 @@ class Worker:
                            what="recording the result", log=tlog)
                 tlog.info("%s%s", outcome.state, f": {outcome.reason}" if outcome.reason else "")
                 if outcome.state != INTERRUPTED:  # an interrupted trial's retry resumes from its checkpoint
-                    checkpoints.discard(store, with_retry(lambda: trial.user_attrs.get(checkpoints.ATTR), what="reading", log=tlog))
+                    checkpoints.discard(store, RetryingTrial(trial, tlog).user_attrs.get(checkpoints.ATTR))
                 self.keep_model(study, spec, trial.number, outcome, tlog)
             finally:
                 shutil.rmtree(opened.outputs["dir"], ignore_errors=True)
@@ -465,7 +467,7 @@ class Worker:
         """A failed confirmation run is queued again (up to CONFIRM_ATTEMPTS runs in all): the slot it held in
         the confirmation budget would otherwise go to a newly sampled trial, and the configuration would
         be re-measured fewer times than asked."""
-        attrs = with_retry(lambda: trial.user_attrs, what="reading the trial", log=tlog)
+        attrs = RetryingTrial(trial, tlog).user_attrs
         if attrs.get(CONFIRMS_ATTR) is None:
             return
         attempt = int(attrs.get("confirm_attempt", 1))
@@ -487,8 +489,7 @@ class Worker:
             tlog.warning("the checkpoint of epoch %s cannot be read (%s: %s): starting from epoch 0",
                          entry.get("epoch"), type(exc).__name__, exc)
             return
-        with_retry(lambda: trial.set_user_attr(checkpoints.ATTR, entry),  # inherited: kept until this trial has its own
-                   what="starting the trial", log=tlog)
+        RetryingTrial(trial, tlog).set_user_attr(checkpoints.ATTR, entry)  # inherited: kept until this trial has its own
 
     def artifact_store(self, spec: StudySpec, tlog: TrialLog):
         """The study's artifact store, or None (logged) when this host cannot open it."""
