@@ -16,38 +16,28 @@ import subprocess
 import sys
 import time
 
-from benchmarks.common import ENV_COMMAND, REPO, child_env, gpus, log
+from benchmarks import registry
+from benchmarks.harness.common import ENV_COMMAND, REPO, child_env, gpus, log
 
-BENCHMARKS = {
-    "search_efficiency": "benchmarks.search_efficiency",
-    "seed_lab": "benchmarks.seed_lab",
-    "pilot": "benchmarks.pilot",
-    "trainer_overhead": "benchmarks.trainer_overhead",
-    "coordination": "benchmarks.coordination",
-    "gpu": "benchmarks.gpu",
-    "scale": "benchmarks.scale",
-    "data": "benchmarks.data",
-    "zoom_confirm": "benchmarks.zoom_confirm",
-}
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller budgets and fewer worker counts: under 10 minutes on 2 cores")
-    parser.add_argument("--only", action="append", choices=list(BENCHMARKS), help="run only this benchmark (repeatable)")
+    parser.add_argument("--only", action="append", choices=registry.NAMES, help="run only this benchmark (repeatable)")
     parser.add_argument("--report-only", action="store_true", help="render the Markdown from the JSON already there")
     args = parser.parse_args(argv)
     command = os.environ.get(ENV_COMMAND) or shlex.join(["python", "-m", "benchmarks.run", *argv])
     failed = []
     if not args.report_only:
-        for name in args.only or list(BENCHMARKS):
+        for name in args.only or registry.NAMES:
             if name == "gpu" and not args.only and not gpus():
                 log("gpu: no GPU on this machine: skipped (BENCHMARKS.md keeps benchmarks/results/gpu.json)")
                 continue
             started = time.monotonic()
             log(f"{name}: starting")
-            proc = subprocess.run([sys.executable, "-m", BENCHMARKS[name], *(["--quick"] if args.quick else [])],
+            proc = subprocess.run([sys.executable, "-m", registry.module(name), *(["--quick"] if args.quick else [])],
                                   env=child_env(**{ENV_COMMAND: command}), cwd=REPO)
             log(f"{name}: {'done' if proc.returncode == 0 else f'FAILED (exit code {proc.returncode})'} "
                 f"in {time.monotonic() - started:.0f} s")

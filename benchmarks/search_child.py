@@ -1,7 +1,7 @@
 """One run of benchmark 1 or of its pilot, in a process of its own: `python -m benchmarks.search_child`.
 
 The parent (`benchmarks.search_efficiency` or `benchmarks.pilot`) starts it through
-`search_efficiency.run_one` with the contender's spec, and `benchmarks.parallel` gives it its
+`search_efficiency.run_one` with the contender's spec, and `benchmarks.harness.parallel` gives it its
 share of the cores; it writes the run's raw trace as JSON. It sits above both parents, so neither
 imports the other's runs: search_efficiency knows nothing of the pilot, and the pilot imports
 search_efficiency only.
@@ -13,7 +13,7 @@ import argparse
 import json
 from typing import Any
 
-from benchmarks import fashion_subset
+from benchmarks.harness import fashion_subset
 from benchmarks import search_efficiency as se
 
 

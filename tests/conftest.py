@@ -24,7 +24,7 @@ if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
 
 @pytest.fixture(scope="session", autouse=True)
 def dataset_cache():
-    """Decoded datasets (trainers.datacache) go to a throwaway folder, never the user's ~/.cache/hpsearch;
+    """Decoded datasets (trainers.data.cache) go to a throwaway folder, never the user's ~/.cache/hpsearch;
     subprocesses inherit it through the environment."""
     root = tempfile.mkdtemp(prefix="hpsearch-cache-")
     old = os.environ.get("HPSEARCH_CACHE")

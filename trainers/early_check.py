@@ -18,7 +18,7 @@ from typing import Callable
 
 import keras
 
-from trainers.splits import Split, stratified_split
+from trainers.data.splits import Split, stratified_split
 
 SAMPLE_SEED = 0  # not the trial's seed: every trial of a study checks the same images
 

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from trainers.predictions import predict
-from trainers.splits import Split
+from trainers.data.splits import Split
 
 TOP_PAIRS = 10  # most-confused pairs kept
 TOP_MISTAKES = 16  # most confident wrong predictions kept, with their images

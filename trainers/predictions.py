@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from trainers.splits import Split
+from trainers.data.splits import Split
 
 
 @dataclass

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 
 from trainers import checkpoint
-from trainers.augment import label_mixing_layer
+from trainers.model.augment import label_mixing_layer
 from trainers.config import TrainConfig
 from trainers.data import Split, Splits, load_splits, pipeline, preload
 from trainers.early_check import EarlyCheck, check_step, dev_sample, standard_error

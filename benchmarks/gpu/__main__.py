@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from benchmarks.common import REPO, child_env, log, write_result
+from benchmarks.harness.common import REPO, child_env, log, write_result
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             json.dump(result, f)
         return 0
 
-    from benchmarks.common import gpus
+    from benchmarks.harness.common import gpus
 
     if not gpus() and not args.smoke:
         log("gpu: no NVIDIA GPU here (nvidia-smi lists none); skipped. BENCHMARKS.md keeps the last GPU results.")

@@ -23,7 +23,7 @@ def run(quick: bool = False, log=print, timeout_seconds: float = 240.0) -> dict[
     import optuna
     from optuna.trial import TrialState
 
-    from benchmarks.common import REPO, child_env
+    from benchmarks.harness.common import REPO, child_env
     from search.core.spec import StudySpec
     from search.core.storage import open_storage
     from search.service.studies import launch

@@ -428,7 +428,7 @@ def prepare(config_or_dataset, image_size, resize, seed):
 
 def _describe_folders(study: str | None, dataset: str, target_dir: str | None) -> None:
     """For a folder dataset: the images found per class, and what was left out and why (listing only, no decoding)."""
-    from trainers.images import index_folder
+    from trainers.data.images import index_folder
 
     folders = ([dataset[4:]] if dataset.startswith("dir:") else []) + ([target_dir] if target_dir else [])
     for folder in folders:
@@ -443,7 +443,7 @@ def cache():
 @cache.command("list")
 def cache_list():
     """Every cached dataset: key, dataset, size, resize mode, seed, images, disk use."""
-    from trainers.datacache import cache_root, list_entries
+    from trainers.data.cache import cache_root, list_entries
 
     rows = list_entries()
     if not rows:
@@ -459,7 +459,7 @@ def cache_list():
 @click.argument("keys", nargs=-1)
 def cache_clear(keys):
     """Delete cached datasets (all, or the KEYS given); one being built is kept. Stop workers first."""
-    from trainers.datacache import cache_root, clear
+    from trainers.data.cache import cache_root, clear
 
     removed = clear(list(keys) or None)
     click.echo(f"removed {len(removed)} cached dataset{'s' if len(removed) != 1 else ''} from {cache_root()}")

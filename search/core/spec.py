@@ -296,7 +296,7 @@ def _check_weights_file(spec: StudySpec) -> None:
     if not os.path.isfile(spec.weights):
         raise SpecError(f"--weights {spec.weights}: no such file (imagenet, none, or a .weights.h5 file of a backbone, "
                         "e.g. from `hpsearch export NAME --backbone-weights FILE`)")
-    from trainers.backbones import APPLICATIONS, check_weights_file  # TensorFlow: only for a weights file
+    from trainers.model.backbones import APPLICATIONS, check_weights_file  # TensorFlow: only for a weights file
 
     dimension = get_space(spec.space, spec.narrowing).dimensions.get("backbone")
     pretrained = [b for b in getattr(dimension, "choices", ()) if b in APPLICATIONS]

@@ -104,7 +104,7 @@ def export_backbone_weights(storage: Storage, study: optuna.Study, spec: StudySp
         fetch(storage, study, spec, number, model_path)
         import keras
 
-        from trainers.backbones import find_backbone
+        from trainers.model.backbones import find_backbone
         from trainers.config import ConfigError
 
         try:

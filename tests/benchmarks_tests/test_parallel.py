@@ -6,7 +6,7 @@ import sys
 import threading
 import time
 
-from benchmarks import parallel
+from benchmarks.harness import parallel
 
 
 def test_two_jobs_run_side_by_side_each_pinned_to_one_thread():

@@ -64,7 +64,7 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     same_but_one = {s: _run([0.5, 0.6, 0.7, 0.75, 0.79, 0.80 if s != "0" else 0.79]) for s in seeds[:3]}
     doc = {**pilot.summarise({"TPE with 5 start-up trials": better, "no pruning": same_but_one}, baseline,
                              {**PLAN, "jobs": 2}), **PROVENANCE}
-    text = "\n".join(report.SECTIONS["pilot"](doc))
+    text = "\n".join(report.section("pilot", doc))
     assert "| today's defaults | 5 | 0.800 |" in text
     # Five seeds, each 2 points better: the smallest sign-test p five pairs allow, 2/32.
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
@@ -83,7 +83,7 @@ def test_a_complete_pilot_claims_no_incompleteness():
     seeds = [str(s) for s in PLAN["seeds"]]
     runs = {s: _run([0.5, 0.6, 0.7, 0.75, 0.79, 0.80]) for s in seeds}
     doc = {**pilot.summarise({name: runs for name in pilot.VARIANTS}, runs, PLAN), **PROVENANCE}
-    text = "\n".join(report.SECTIONS["pilot"](doc))
+    text = "\n".join(report.section("pilot", doc))
     assert "Incomplete" not in text and text.count("| 5 | 0.800 |") == len(pilot.VARIANTS) + 1
     assert "no row does, so today's defaults stand" in text and f'"{pilot.FORMER_DEFAULT}" is the setting' in text
 

@@ -12,7 +12,12 @@ import os
 import pytest
 
 from benchmarks import report
-from benchmarks.common import RESULTS
+from benchmarks.coordination import report as coordination_report
+from benchmarks.gpu import report as gpu_report
+from benchmarks.harness.report_format import provenance
+from benchmarks.scale import report as scale_report
+from benchmarks.trainer_overhead import report as overhead_report
+from benchmarks.harness.common import RESULTS
 
 
 def result(name: str) -> dict:
@@ -29,9 +34,9 @@ def test_throughput_verdict_follows_the_ratio(ratios, verdict):
     doc = copy.deepcopy(result("trainer_overhead"))
     r = next(iter(doc["datasets"].values()))
     r["train_throughput_ratio"].update(values=ratios, median=ratios[1], min=ratios[0], max=ratios[-1])
-    line = report.overhead_facts(r)
+    line = overhead_report.overhead_facts(r)
     assert f"{verdict} the 0.95 target" in line
-    assert "noise" not in text(report.trainer_overhead(doc))
+    assert "noise" not in text(overhead_report.section(doc))
     if verdict == "misses":  # spread 0.10 against a shortfall of 0.10: not "more than the miss"
         assert "spread of 0.10 against a shortfall of 0.10" in line
 
@@ -42,22 +47,22 @@ def test_steady_state_sentence_follows_the_steady_ratio(steady, phrase):
     for rows in doc["storages"].values():
         for row in rows.values():
             row["steady_ratio"] = steady
-    assert phrase in text(report.coordination(doc))
+    assert phrase in text(coordination_report.section(doc))
 
 
 def test_start_up_cause_is_named_only_when_measured():
     doc = copy.deepcopy(result("coordination"))
     doc["with_tensorflow"].pop("import_seconds", None)
-    assert "Importing `trainers.train` alone" not in text(report.coordination(doc))
+    assert "Importing `trainers.train` alone" not in text(coordination_report.section(doc))
     doc["with_tensorflow"]["import_seconds"] = {"n": 3, "median": 1.5, "min": 1.4, "max": 1.6, "values": [1.4, 1.5, 1.6]}
-    assert "Importing `trainers.train` alone in a fresh interpreter took 1.50 (1.40–1.60) s" in text(report.coordination(doc))
+    assert "Importing `trainers.train` alone in a fresh interpreter took 1.50 (1.40–1.60) s" in text(coordination_report.section(doc))
 
 
 @pytest.mark.parametrize("trainer, stand_in", [("benchmarks.gpu.keras_trainer:train", True), ("trainers.train:train", False)])
 def test_gpu_study_says_which_trainer_ran(trainer, stand_in):
     doc = copy.deepcopy(result("gpu"))
     doc["study"]["trainer"] = trainer
-    out = text(report.gpu(doc))
+    out = text(gpu_report.section(doc))
     assert ("not hpsearch's own `trainers.train`" in out) is stand_in
     assert "from memory" not in out and "H100 range" not in out  # no reference figure quoted from memory
 
@@ -66,7 +71,7 @@ def test_gpu_trial_timings_come_from_the_worker_log():
     log = ("09:00:00 INFO [study=s trial=4] started: small_cnn\n"
            "09:00:30 INFO [study=s trial=4] epoch 1/3 dev_accuracy=0.5\n"
            "09:00:40 INFO [study=s trial=4] epoch 3/3 dev_accuracy=0.9\n")
-    assert report.trial_timings(log) == {4: {"to_first_epoch": 30, "rest": 10, "epochs": 3}}
+    assert gpu_report.trial_timings(log) == {4: {"to_first_epoch": 30, "rest": 10, "epochs": 3}}
 
 
 @pytest.mark.parametrize("load, busy", [(5.0, True), (0.5, False)])
@@ -79,7 +84,7 @@ def test_noise_sentence_follows_the_recorded_load(load, busy):
 
 
 def test_the_load_is_tracked_from_the_invocations_start_and_through_its_runs_and_older_records_say_when_theirs_was_taken():
-    from benchmarks.common import machine
+    from benchmarks.harness.common import machine
 
     m = machine()
     assert m["load_during"]["samples"] >= 1 and m["load_during"]["every_seconds"] == 30
@@ -87,10 +92,10 @@ def test_the_load_is_tracked_from_the_invocations_start_and_through_its_runs_and
     doc = copy.deepcopy(result("coordination"))
     doc["machine"].pop("load_during", None)
     doc["machine"]["load_average_at_start"] = [3.0, 2.0, 1.0]
-    assert "load average when the results were written 3.0, 2.0, 1.0" in text(report.provenance(doc))
+    assert "load average when the results were written 3.0, 2.0, 1.0" in text(provenance(doc))
     assert "3. coordination 3.00 on 2 cores (when its results were written)" in text(report.noise({"coordination": doc}))
     doc["machine"]["load_during"] = {"every_seconds": 30.0, "samples": 9, "min": 0.5, "median": 2.5, "max": 4.0}
-    assert "load average at start 3.0, 2.0, 1.0, through the runs 2.50 median, 4.00 max" in text(report.provenance(doc))
+    assert "load average at start 3.0, 2.0, 1.0, through the runs 2.50 median, 4.00 max" in text(provenance(doc))
     assert "3. coordination 2.50 on 2 cores (median through its runs)" in text(report.noise({"coordination": doc}))
 
 
@@ -138,20 +143,20 @@ def scale_doc(*, big=10000, overhead_small=0.05, overhead_big=0.06, hold_big=0.0
 
 @pytest.mark.parametrize("overhead_big, phrase", [(0.055, "within 20%: independent of the history"), (2.0, "40.0× as much: it grows with the history")])
 def test_scale_overhead_sentence_follows_the_growth(overhead_big, phrase):
-    out = text(report.scale(scale_doc(overhead_small=0.05, overhead_big=overhead_big)))
+    out = text(scale_report.section(scale_doc(overhead_small=0.05, overhead_big=overhead_big)))
     assert phrase in out
 
 
 @pytest.mark.parametrize("hold, phrase", [(0.01, "most of it is spent outside the budget lock"), (1.5, "the budget lock's hold is most of it")])
 def test_scale_lock_share_sentence_follows_the_hold(hold, phrase):
-    out = text(report.scale(scale_doc(overhead_big=2.0, hold_big=hold)))
+    out = text(scale_report.section(scale_doc(overhead_big=2.0, hold_big=hold)))
     assert phrase in out
 
 
 @pytest.mark.parametrize("big, not_measured", [(1000, True), (10000, False)])
 def test_scale_targets_at_ten_thousand_are_not_measured_below_it(big, not_measured):
     doc = scale_doc(big=big)
-    out = text(report.scale(doc))
+    out = text(scale_report.section(doc))
     assert ("not measured by this run: its largest prefill is 1,000" in out) is not_measured
     table = text(report.targets_table({"scale": doc}))
     assert ("**not measured**" in table) is not_measured
@@ -166,13 +171,13 @@ def test_scale_targets_at_ten_thousand_are_not_measured_below_it(big, not_measur
 ])
 def test_scale_memory_sentence_follows_the_samples(memory, reached, phrase):
     doc = scale_doc(memory=memory, reached=reached)
-    assert phrase in text(report.scale(doc))
+    assert phrase in text(scale_report.section(doc))
     assert doc["targets"]["memory_flat"]["met"] is (reached and memory[1] <= memory[0] * 1.1)
 
 
 @pytest.mark.parametrize("capped", [True, False])
 def test_scale_capped_runs_are_named_only_when_capped(capped):
-    out = text(report.scale(scale_doc(capped=capped)))
+    out = text(scale_report.section(scale_doc(capped=capped)))
     assert ("1 run (prefill/workers: 10,000/4) reached the 150 s cap" in out) is capped
     assert ("| 10,000 | 4 (capped) |" in out) is capped
 
@@ -180,12 +185,12 @@ def test_scale_capped_runs_are_named_only_when_capped(capped):
 @pytest.mark.parametrize("in_trial, phrase", [(0.105, "about 0.95 of raw Optuna's with trials this short."),
                                               (0.5, "about 0.20 of raw Optuna's with trials this short, below the 0.9 target.")])
 def test_scale_names_the_ceiling_the_trial_process_sets(in_trial, phrase):
-    assert phrase in text(report.scale(scale_doc(in_trial=in_trial)))
+    assert phrase in text(scale_report.section(scale_doc(in_trial=in_trial)))
 
 
 @pytest.mark.parametrize("peak, met", [(2000.0, True), (3000.0, False)])
 def test_data_memory_target_follows_the_peaks(peak, met):
-    from benchmarks.report_data import data_targets
+    from benchmarks.data.report import targets as data_targets
 
     doc = copy.deepcopy(result("data"))
     for r in doc["rows"]:
@@ -197,12 +202,12 @@ def test_data_memory_target_follows_the_peaks(peak, met):
 
 
 def test_data_section_says_when_the_old_loader_was_not_run():
-    from benchmarks.report_data import data
+    from benchmarks.data.report import section as data_section
 
     doc = copy.deepcopy(result("data"))
     for r in doc["rows"]:
         r.pop("legacy", None)
-    assert text(data(doc, report.provenance)).count("the old loader was not run here") == len(doc["rows"])
+    assert text(data_section(doc)).count("the old loader was not run here") == len(doc["rows"])
 
 
 @pytest.mark.parametrize("same, phrase", [(1.70, "took off 4% of the start-up at best (one trial a row): no consistent gain, "
@@ -211,13 +216,13 @@ def test_data_section_says_when_the_old_loader_was_not_run():
                                                   "no consistent gain"),
                                            (0.90, "took off 49% of the start-up at best (one trial a row): a standby that guessed")])
 def test_data_section_says_how_much_of_the_start_up_a_standby_could_take_off(same, phrase):
-    from benchmarks.report_data import data
+    from benchmarks.data.report import section as data_section
 
     doc = copy.deepcopy(result("data"))
     for r in doc["rows"]:
         r["new_standby"] = {**r["new_standby"], "startup_seconds": 1.78}
         r["new_standby_same"] = {**r["new_standby"], "startup_seconds": same}
-    out = text(data(doc, report.provenance))
+    out = text(data_section(doc))
     assert phrase in out and f"started training in {same:.2f} s, against 1.78 s" in out
     assert "a standby that has trained this very architecture" in out  # the table's row
 
@@ -227,7 +232,7 @@ def test_a_resummary_keeps_the_command_that_produced_the_runs(tmp_path, monkeypa
     and duration of the invocation that ran them, not the seconds-long re-summary."""
     import time
 
-    from benchmarks.common import ENV_COMMAND, write_result
+    from benchmarks.harness.common import ENV_COMMAND, write_result
 
     path = str(tmp_path / "bench.json")
     monkeypatch.setenv(ENV_COMMAND, "python -m benchmarks.pilot --only x")
@@ -255,7 +260,7 @@ def test_a_resummary_keeps_the_command_that_produced_the_runs(tmp_path, monkeypa
 @pytest.mark.parametrize("prepared, met", [(0.06, True), (1.4, False), (None, False)])
 def test_the_start_up_target_is_judged_on_trials_prepared_ahead_when_they_were_measured(prepared, met):
     """A worker's later trial is prepared ahead; a result from before that row judges the plain standby (1.78 s)."""
-    from benchmarks.report_data import data, data_targets
+    from benchmarks.data.report import section as data_section, targets as data_targets
 
     doc = copy.deepcopy(result("data"))
     for r in doc["rows"]:
@@ -268,7 +273,7 @@ def test_the_start_up_target_is_judged_on_trials_prepared_ahead_when_they_were_m
     assert startup[3] is met
     assert ("prepared ahead" in startup[1]) is (prepared is not None)
     assert f"{prepared if prepared is not None else 1.78:.2f} s" in startup[2]
-    out = text(data(doc, report.provenance))
+    out = text(data_section(doc))
     assert ("a later trial its worker prepared ahead" in out) is (prepared is not None)  # the table's row
     if prepared is not None:
         assert f"started training {prepared:.2f} s after its turn came, against 1.78 s" in out
@@ -277,7 +282,7 @@ def test_the_start_up_target_is_judged_on_trials_prepared_ahead_when_they_were_m
 @pytest.mark.parametrize("standby, met", [(2.5, True), (3.3, False)])
 def test_the_first_step_target_is_judged_on_the_slowest_way_a_worker_starts_a_later_trial(standby, met):
     """Not the best of the rows: the standby counts as much as the trial prepared ahead; a fresh process is shown beside."""
-    from benchmarks.report_data import data_targets
+    from benchmarks.data.report import targets as data_targets
 
     doc = copy.deepcopy(result("data"))
     for r in doc["rows"]:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks import report, report_search, search_stats
+from benchmarks import report
+from benchmarks.harness import search_stats
+from benchmarks.seed_lab import report as seed_lab_report
 from benchmarks.search_efficiency import CONTENDERS, HPSEARCH, summarise
 
-# What benchmarks.common.write_result adds to every result.
+# What benchmarks.harness.common.write_result adds to every result.
 PROVENANCE = {"machine": {"cpu": "x", "cores_usable": 2, "memory_gib": 1, "load_average_at_start": [0, 0, 0],
                           "python": "3", "versions": {}}, "command": "c", "date": "d", "seconds": 1.0}
 PLAN = {"budget": 6, "max_epochs": 2, "seeds": [0, 1, 2, 3, 4], "train_images": 1000}
@@ -44,7 +46,7 @@ def _raw(ours: float, peer_delta: float, seeds=PLAN["seeds"]) -> dict:
 
 
 def _text(doc) -> str:
-    return "\n".join(report.search_efficiency(doc))
+    return "\n".join(report.section("search_efficiency", doc))
 
 
 def test_best_so_far_per_epoch_and_the_first_epoch_a_median_curve_reaches_a_target():
@@ -115,7 +117,7 @@ def test_the_seed_lab_verdict_follows_the_retrained_test_accuracy(test_accuracy,
         "targets": {"official_test_accuracy": {"target": "at least 0.92", "measured": test_accuracy,
                                                "met": test_accuracy >= 0.92, "stretch_met": test_accuracy >= 0.934}},
     }
-    out = "\n".join(report.seed_lab({**doc, **PROVENANCE}))
+    out = "\n".join(report.section("seed_lab", {**doc, **PROVENANCE}))
     assert f"official test accuracy {test_accuracy:.4f}" in out and "ended: time budget of 1h spent" in out
     assert "2 complete, 1 failed, 1 pruned" in out
     assert "Failed trials: 1 timed out after 1800 s (per-trial timeout)." in out
@@ -130,11 +132,11 @@ def test_the_seed_lab_lists_its_trials_and_counts_those_too_slow_for_the_budget(
               {"number": 1, "state": "PRUNED", "epochs": 1, "dev_error": 0.12, "reason": slow},
               {"number": 2, "state": "PRUNED", "epochs": 2, "dev_error": 0.11, "reason": slow.replace("9 more", "8 more")},
               {"number": 3, "state": "PRUNED", "epochs": 1, "dev_error": 0.9, "reason": "pruned at epoch 1"}]
-    out = "\n".join(report_search._trial_table(trials))
+    out = "\n".join(seed_lab_report._trial_table(trials))
     assert "| 1 | pruned | 1 | 0.8800 | too slow for the time budget: 9 more epochs" in out
     assert "| 0 | complete | 10 | 0.9237 | completed |" in out
     assert "2 of 4 trials were stopped as too slow for the time budget, after 3 epochs between them." in out
-    assert "too slow" not in "\n".join(report_search._trial_table(trials[:1]) + report_search._trial_table(trials[3:]))
+    assert "too slow" not in "\n".join(seed_lab_report._trial_table(trials[:1]) + seed_lab_report._trial_table(trials[3:]))
 
 
 def test_before_any_run_the_report_says_so(tmp_path):
@@ -234,8 +236,8 @@ def test_a_row_of_older_defaults_says_so_and_one_of_todays_does_not():
     import copy
     import json
 
-    from benchmarks.common import RESULTS
-    from benchmarks.report_search import older_defaults
+    from benchmarks.harness.common import RESULTS
+    from benchmarks.search_efficiency.report import older_defaults
     from benchmarks.search_efficiency import today_settings
 
     with open(f"{RESULTS}/search_efficiency.json", encoding="utf-8") as f:

@@ -28,7 +28,7 @@ def test_the_zoom_and_confirm_verdicts(tmp_path):
              {"trial": "3", "single": 0.86, "confirm": [0.86, 0.85], "reeval": [0.86, 0.86]}]
     runs = {str(s): _seed_runs([0.5, 0.6, 0.7, 0.75, 0.79, 0.80], [0.5, 0.6, 0.7, 0.80, 0.81, 0.82], lucky) for s in PLAN["seeds"]}
     doc = {**summarise(runs, PLAN), **PROVENANCE}
-    text = "\n".join(report.SECTIONS["zoom_confirm"](doc))
+    text = "\n".join(report.section("zoom_confirm", doc))
     # The pair's median best-so-far reaches the single study's final 0.80 at its 4th epoch of 6 (67%).
     assert "within 70% of the epochs: **met** — single study's final median 0.800; the pair reached it after 4 of 6 epochs (67%)" in text
     assert "more often than the single-run pick: **met** — truly best picked in 2 of 2 seeds with confirm, 0 of 2" in text
@@ -38,10 +38,10 @@ def test_the_zoom_and_confirm_verdicts(tmp_path):
     for i, run in enumerate(runs.values()):  # two seeds side by side, the second ending 10 min after the first
         run.update(span=[1000.0, 1000.0 + 600 * (i + 2)], wall_seconds=600.0 * (i + 2))
     doc = {**summarise(runs, {**PLAN, "jobs": 2}), **PROVENANCE}
-    text = "\n".join(report.SECTIONS["zoom_confirm"](doc))
+    text = "\n".join(report.section("zoom_confirm", doc))
     assert "(2 done, taking 50 min of run time (30 min by the clock, 2 at a time, one TensorFlow thread each)). Zoom" in text
 
     del runs["1"]
     doc = {**summarise(runs, PLAN), **PROVENANCE}
-    text = "\n".join(report.SECTIONS["zoom_confirm"](doc))
+    text = "\n".join(report.section("zoom_confirm", doc))
     assert "**met**" not in text and "**not measured**" in text  # not judged before every seed is in

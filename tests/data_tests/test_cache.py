@@ -7,7 +7,7 @@ import os
 
 from testing.cli import run_cli
 from tests.data_tests.conftest import grey_folder
-from trainers import datacache
+from trainers.data import cache as datacache
 
 
 def _build_in_child(description, log_path, barrier, out):

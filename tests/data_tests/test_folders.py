@@ -13,9 +13,9 @@ from testing.cli import run_cli
 from tests.data_tests.conftest import CLASSES, PER_CLASS, fashion_slice, grey_folder
 from trainers.config import ConfigError, DataConfig, TrainConfig
 from trainers.data import check_folder, load_splits, pipeline
-from trainers.datacache import list_entries
-from trainers.images import decode
-from trainers.streamed import folder_splits
+from trainers.data.cache import list_entries
+from trainers.data.images import decode
+from trainers.data.streamed import folder_splits
 
 SPLIT_NAMES = ("train", "train_dev", "dev", "test")
 
@@ -125,7 +125,7 @@ def test_splits_beyond_the_memory_budget_stream_from_the_cache_and_train(fashion
 
 def test_images_in_subfolders_of_a_class_belong_to_it_at_any_depth_links_followed_once(tmp_path):
     """Folders as people keep them: sub-topics inside each class, a link to images kept elsewhere, a link loop."""
-    from trainers.images import index_folder
+    from trainers.data.images import index_folder
 
     images, _ = fashion_slice(40)
     pictures = iter(Image.fromarray(img) for img in images)

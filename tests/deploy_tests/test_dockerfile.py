@@ -170,7 +170,7 @@ def test_dockerignore_keeps_secrets_and_bulk_out():
                  "tests/conftest.py", "search/__pycache__/cli.cpython-311.pyc", "hpsearch-logs/w1.log",
                  "demo-studies.journal", "docker-compose.yml"):
         assert dockerignore_excludes(patterns, path), f"{path} would go into the build context"
-    for path in ("pyproject.toml", "README.md", "search/cli/commands.py", "trainers/data.py", "spaces/default.py",
+    for path in ("pyproject.toml", "README.md", "search/cli/commands.py", "trainers/data/loading.py", "spaces/default.py",
                  "deploy/docker/fetch_weights.py"):
         assert not dockerignore_excludes(patterns, path), f"{path} is needed in the build context"
 
@@ -246,7 +246,7 @@ def _load(path: str):
 
 
 def test_fetch_weights_knows_every_hpsearch_backbone():
-    from trainers.backbones import APPLICATIONS
+    from trainers.model.backbones import APPLICATIONS
 
     fetch = _load(os.path.join(REPO, "deploy", "docker", "fetch_weights.py"))
     available = fetch.application_names()

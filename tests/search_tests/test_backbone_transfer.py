@@ -19,7 +19,7 @@ def narrowed(tmp_path, *backbones: str) -> list[str]:
 @pytest.mark.slow
 def test_a_backbone_trained_in_one_study_loads_into_the_next_and_a_misfit_is_refused_at_launch(tmp_path, journal_url):
     keras = pytest.importorskip("keras")
-    from trainers.backbones import build_application, find_backbone
+    from trainers.model.backbones import build_application, find_backbone
     from trainers.config import ModelConfig
 
     run_cli("launch", "source", *ONE_TRIAL, *narrowed(tmp_path, "mobilenet_v2"), "--weights", "none", "--workers", "1",

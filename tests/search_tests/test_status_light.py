@@ -66,7 +66,7 @@ def test_status_shows_the_best_the_waiting_the_latest_and_confirmations_and_all_
 
 def test_the_report_from_light_trials_is_the_report_from_whole_ones(pg_url):
     """Trials shaped like real ones (config, curves, decomposition, mistakes), as benchmark 5 prefills them."""
-    from benchmarks import scale_prefill
+    from benchmarks.scale import prefill as scale_prefill
     from search.analysis.report import analyse
     from search.core import trial_index
 

@@ -11,7 +11,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from trainers.backbones import APPLICATIONS, build_application
+from trainers.model.backbones import APPLICATIONS, build_application
 from trainers.config import ModelConfig
 from trainers.weights import WEIGHT_FILES, missing_weights
 

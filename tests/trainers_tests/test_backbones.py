@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from trainers.backbones import APPLICATIONS, min_input_size, pixel_preprocessing
+from trainers.model.backbones import APPLICATIONS, min_input_size, pixel_preprocessing
 from trainers.config import TrainConfig
 from trainers.model import build_model, set_backbone_trainable
 

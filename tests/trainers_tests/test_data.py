@@ -44,10 +44,10 @@ def test_digits_splits_are_disjoint_and_cover_the_data():
 
 
 def test_splits_are_disjoint_by_index():
-    from trainers.data import _stratified_split
+    from trainers.data import stratified_split
 
     labels = np.repeat(np.arange(5), 40)
-    parts = _stratified_split(labels, [0.1, 0.15, 0.15], seed=3)
+    parts = stratified_split(labels, [0.1, 0.15, 0.15], seed=3)
     seen = np.concatenate(parts)
     assert len(seen) == len(set(seen.tolist())) == len(labels)
     # stratified: each class is represented in every held-out part
@@ -143,7 +143,7 @@ def test_pipeline_batches_one_hot_labels():
 @pytest.mark.parametrize("policy", ["mixup", "cutmix"])
 def test_label_mixing_gives_the_same_batches_for_the_same_seed(policy):
     """A seed names a run: retraining an exported config must see the same mixed batches."""
-    from trainers.augment import label_mixing_layer
+    from trainers.model.augment import label_mixing_layer
     from trainers.config import AugmentConfig
 
     splits = load_splits(DataConfig(dataset="digits"))

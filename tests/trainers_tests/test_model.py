@@ -5,7 +5,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from trainers.augment import augmentation_layers, label_mixing_layer
+from trainers.model.augment import augmentation_layers, label_mixing_layer
 from trainers.config import AUGMENT_POLICIES, AugmentConfig, TrainConfig
 from trainers.model import build_model
 

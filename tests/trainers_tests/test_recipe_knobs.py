@@ -6,7 +6,7 @@ import pytest
 keras = pytest.importorskip("keras")
 
 from tests.trainers_tests.conftest import Checkpointed, Recorder
-from trainers.augment import augmentation_layers
+from trainers.model.augment import augmentation_layers
 from trainers.config import AugmentConfig, ConfigError, TrainConfig
 from trainers.train import STOPPED, train
 

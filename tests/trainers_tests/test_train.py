@@ -139,7 +139,7 @@ def test_optimizer_and_metric_state_exist_before_the_first_step(digits):
 
 def test_a_warmed_up_process_loads_the_data_once_and_trains_to_the_same_numbers(monkeypatch):
     """What a worker's standby trial process does before its trial must not change the trial's result."""
-    import trainers.data as data_module
+    import trainers.data.loading as data_module
     from trainers.train import warm_up
 
     config = SMALL.replace(training={"epochs": 2}, augment={"policy": "flip_crop"})
@@ -160,7 +160,7 @@ def test_a_warmed_up_process_loads_the_data_once_and_trains_to_the_same_numbers(
 
 def test_two_classes_made_indistinguishable_are_the_first_most_confused_pair(digits):
     """Digits 3 and 8 relabelled at random between classes 3 and 8: the model cannot tell those two apart."""
-    from trainers.splits import Split, Splits
+    from trainers.data.splits import Split, Splits
 
     rng = np.random.default_rng(0)
 

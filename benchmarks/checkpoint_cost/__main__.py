@@ -1,0 +1,5 @@
+"""`python -m benchmarks.checkpoint_cost`."""
+
+from benchmarks.checkpoint_cost import main
+
+raise SystemExit(main())

@@ -1,0 +1,5 @@
+"""`python -m benchmarks.coordination`."""
+
+from benchmarks.coordination import main
+
+raise SystemExit(main())

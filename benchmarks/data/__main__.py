@@ -1,0 +1,5 @@
+"""`python -m benchmarks.data`."""
+
+from benchmarks.data import main
+
+raise SystemExit(main())

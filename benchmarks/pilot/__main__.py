@@ -1,0 +1,5 @@
+"""`python -m benchmarks.pilot`."""
+
+from benchmarks.pilot import main
+
+raise SystemExit(main())
