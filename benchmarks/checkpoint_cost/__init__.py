@@ -68,7 +68,7 @@ def small_cnn_epoch_seconds() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--backbones", nargs="*", default=list(SIDES), choices=list(SIDES))
     args = parser.parse_args(argv)
     started = time.monotonic()

@@ -163,7 +163,7 @@ def table(rows: list[dict]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="the 1k folder and fashion_mnist only")
     parser.add_argument("--sizes", type=int, nargs="*", help="folder sizes to run (default 1000 6000 24000)")
     parser.add_argument("--steps", type=int, default=20, help="training steps timed after the warm-up")

@@ -18,7 +18,7 @@ from benchmarks.harness.common import REPO, child_env, log, write_result
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.gpu", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, and no GPU needed: checks the script only")

@@ -185,7 +185,7 @@ def saved_variant(folder: str, name: str, seed: int) -> dict[str, Any] | None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", action="append", metavar="NAME",
                         help="a variant to run, by its whole name (repeatable; names hold commas); the report reads every saved run")

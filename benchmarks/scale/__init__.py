@@ -409,7 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     global EPOCHS, EPOCH_SECONDS
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--raw-worker":
         return raw_worker(sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--prefills", help="comma-separated prefill sizes")
     parser.add_argument("--counts", help="comma-separated worker counts")

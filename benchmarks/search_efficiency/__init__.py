@@ -519,7 +519,7 @@ def run_all(todo: list[tuple[int, str]], plan: dict[str, Any], folder: str, dead
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, help="number of seeds (default 5; quick 2)")
     parser.add_argument("--budget", type=int, help="total epochs per contender and seed")

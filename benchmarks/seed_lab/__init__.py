@@ -50,7 +50,7 @@ def hpsearch(*args: str, storage: str, timeout: float) -> subprocess.CompletedPr
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--out", help="where to write the JSON")
     args = parser.parse_args(argv)

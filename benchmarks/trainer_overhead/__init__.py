@@ -162,7 +162,7 @@ def run_bare(data, validation: bool) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, help="default 4 (3 with --quick); even: each side goes first equally often")
     parser.add_argument("--out")

@@ -193,7 +193,7 @@ def run_seed(seed: int, plan: dict[str, Any], folder: str, quick: bool, threads:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=f"python -m {__name__}", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--hours", type=float, help="start no new seed after this many hours (saved seeds are kept)")
     parser.add_argument("--jobs", type=int, default=parallel.JOBS,
