@@ -58,7 +58,7 @@ def test_time_budget_stops_new_trials_lets_running_ones_finish_and_resume_gives_
     narrow = tmp_path / "narrow.yaml"
     narrow.write_text("optimizer: adam\naugment_policy: none\nbatch_size: [64]\ndepth: {low: 1, high: 1}\n")
     logs = str(tmp_path / "logs")
-    proc = run_cli("launch", "timed", "--space", "small", "--trials", "100", "--epochs", "2", "--pruner", "none",
+    proc = run_cli("launch", "timed", "--space", "small", "--no-portfolio", "--trials", "100", "--epochs", "2", "--pruner", "none",
                    "--time-budget", "2s", "--narrow", str(narrow), "--workers", "2", "--log-dir", logs,
                    storage=journal_url, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -126,7 +126,10 @@ def test_max_overrun_needs_a_time_budget_and_says_so_in_one_line(journal_url):
 def test_trials_too_slow_for_the_time_budget_stop_after_their_first_epoch_as_pruned(journal_url, tmp_path):
     # Each epoch of the `slow` double takes at least a second on any machine: 30 epochs would end
     # far more than 2 s after a 5 s budget, so each trial stops after the epoch that shows it.
+    # No portfolio: its recipes are queued at launch, and on a busy machine the budget can end before
+    # the last of them starts (it then waits, rightly); this test is about the trials that ran.
     proc = run_cli("launch", "slow", "--trainer", "testing.doubles:slow", "--space", "small", "--weights", "none",
+                   "--no-portfolio",
                    "--trials", "20", "--epochs", "30", "--pruner", "none", "--time-budget", "5s",
                    "--max-overrun", "2s", "--workers", "1", "--log-dir", str(tmp_path / "logs"),
                    storage=journal_url, timeout=600)
