@@ -169,13 +169,12 @@ def _reporter(trial, tracker: "Tracker", objective: str, prune_last_epoch: bool)
                 self.pruned = (prune_last_epoch or epoch < MAX_EPOCHS) and trial.should_prune()
 
         def check(self, fraction, metrics):  # the early check, as supervise's _judge_check handles it
-            from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR
+            from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR, record
 
             tracker.check(str(trial.number), fraction)
             value = metrics.get(objective)
             if value is not None and math.isfinite(value):
-                trial.set_user_attr(EARLY_CHECK_ATTR, {"fraction": fraction, "examples": int(metrics["examples"]),
-                                                       "standard_error": metrics["standard_error"], "value": value})
+                trial.set_user_attr(EARLY_CHECK_ATTR, record(fraction, metrics, value))
                 trial.report(value, CHECK_STEP)
                 self.pruned = trial.should_prune()
 

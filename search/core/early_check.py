@@ -28,6 +28,12 @@ MARGIN_STANDARD_ERRORS = 2.0
 MIN_TRIALS = 5
 
 
+def record(fraction: float, metrics: dict, value: float) -> dict:
+    """What a trial keeps of its check (its EARLY_CHECK_ATTR), read by the pruner's rule."""
+    return {"fraction": fraction, "examples": int(metrics.get("examples", 0)),
+            "standard_error": metrics.get("standard_error", float("nan")), "value": value}
+
+
 class EarlyCheckPruner(BasePruner):
     """Judges the early check (step 0); every other step is `inner`'s."""
 

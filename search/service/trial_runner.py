@@ -22,6 +22,7 @@ import optuna
 
 from search.core import budget
 from search.core.confirmations import CONFIRMS_ATTR
+from search.core import early_check
 from search.core.early_check import CHECK_STEP, EARLY_CHECK_ATTR
 from search.core.spec import StudySpec
 from search.core.storage import Storage, describe_error, note_outage
@@ -213,15 +214,15 @@ def supervise(
 
 def _judge_check(trial: RetryingTrial, spec: StudySpec, fraction: float, metrics: dict) -> str:
     """Report the early check at step 0 and ask the pruner: GO or STOP."""
-    value, error = metrics.get(spec.objective), metrics.get("standard_error", math.nan)
+    value = metrics.get(spec.objective)
     if value is None or not math.isfinite(value):
         return GO
-    check = {"fraction": fraction, "examples": int(metrics.get("examples", 0)), "standard_error": error, "value": value}
+    check = early_check.record(fraction, metrics, value)
     trial.set_user_attr(EARLY_CHECK_ATTR, check)
     trial.report(value, CHECK_STEP)
     pruned = trial.should_prune()
     trial.log.info("check after %.0f%% of epoch 1: %s=%.4f ± %.4f on %d dev images%s", 100 * fraction,
-                   spec.objective, value, error, check["examples"], " -> pruned" if pruned else "")
+                   spec.objective, value, check["standard_error"], check["examples"], " -> pruned" if pruned else "")
     return STOP if pruned else GO
 
 
