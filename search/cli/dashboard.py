@@ -10,8 +10,17 @@ log = logging.getLogger("hpsearch.dashboard")
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
+def build_app(storage: Storage):
+    """optuna-dashboard's app on the storage and every study's artifacts, its study page answered in one pass."""
+    from optuna_dashboard.artifact._backend_to_store import to_artifact_store
+
+    from search.service.dashboard_app import create_app
+
+    return create_app(storage.optuna, artifact_store=to_artifact_store(studies_artifacts(storage)))
+
+
 def serve(storage: Storage, host: str = "127.0.0.1", port: int = 8080) -> None:
-    from optuna_dashboard import run_server
+    from bottle import run
 
     if host not in LOCAL_HOSTS:
         log.warning(
@@ -19,7 +28,7 @@ def serve(storage: Storage, host: str = "127.0.0.1", port: int = 8080) -> None:
             "to the network; put it behind an authenticating proxy", host
         )
     log.info("dashboard for %s on http://%s:%d", storage.display, host if host != "0.0.0.0" else "127.0.0.1", port)
-    run_server(storage.optuna, host=host, port=port, artifact_store=studies_artifacts(storage))
+    run(build_app(storage), host=host, port=port)  # as optuna_dashboard.run_server serves its app
 
 
 def studies_artifacts(storage: Storage):
