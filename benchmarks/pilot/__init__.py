@@ -13,7 +13,8 @@ with a sign test; a variant replaces today's setting when all its seeds are in a
 most of them and worse in none. Today's settings adopted by principle (issue 26: the sampler
 learning from every bracket, start-up sized to the budget, the portfolio) stand against their
 former selves by the same rule: if the former default or "no portfolio" qualifies, the change is
-reverted. The setting a change replaces stays as a variant, its runs kept.
+reverted. The setting a change replaces stays as a variant, its runs kept. A placebo row (today's
+settings, another sampler seed) is held to no rule: its differences are what chance alone gives.
 
 `python -m benchmarks.pilot [--only NAME]... [--seeds N] [--hours H] [--jobs J] [--quick]`; runs
 are saved under benchmarks/results/pilot-runs/ and reused, as benchmark 1's are.
@@ -50,10 +51,18 @@ FORMER_DEFAULT = "median pruner (n_startup 3, warm-up 2; the default until this 
 # trial) with no pilot run yet: kept as a variant so that the pilot measures the change.
 PER_BRACKET = "TPE per Hyperband bracket, 10 start-up trials (the default before issue 26)"
 
+# The placebo: today's settings with the sampler's seed moved by one, the data, trainer and trial
+# seeds unchanged. Runs pinned to one thread repeat themselves bit for bit, so a rerun of today's
+# defaults would differ by nothing; a change that alters one trial's fate sends TPE down another
+# path, and how far that alone moves the best dev accuracy is what this row measures. It is the
+# yardstick for the other rows' differences, and never replaces a setting.
+PLACEBO = "today's defaults, the sampler's seed moved by one (placebo)"
+
 # One change each. Benchmark 1's budget buys about 30 full-length configurations: TPE's default
 # 10 random start-up trials are a third of them; a warm-up of 1 lets the median pruner judge after
 # the first of 3 epochs; no pruning spends every epoch on full-length trials.
 VARIANTS: dict[str, dict[str, Any]] = {
+    PLACEBO: {"sampler_seed_offset": 1},
     FORMER_DEFAULT: {"pruner": {"name": "median", "n_startup_trials": 3, "n_warmup_steps": 2}},
     PER_BRACKET: {"sampler": {"n_startup_trials": 10}, "pruner": {"name": "optuna-hyperband", "min_resource": 1,
                                                                   "reduction_factor": 3}},
@@ -87,6 +96,8 @@ def settings(variant: dict[str, Any]) -> dict[str, dict[str, Any]]:
         chosen["fixed"] = dict(variant["fixed"])
     if variant.get("early_check"):
         chosen["early_check"] = variant["early_check"]
+    if variant.get("sampler_seed_offset"):
+        chosen["sampler_seed_offset"] = variant["sampler_seed_offset"]
     return chosen
 
 
@@ -96,7 +107,8 @@ def build(chosen: dict[str, dict[str, Any]], seed: int, max_epochs: int, trials:
 
     from search.core.sampling import startup_trials
 
-    sampler = optuna.samplers.TPESampler(seed=seed, **{"n_startup_trials": startup_trials(trials), **chosen["sampler"]})
+    sampler = optuna.samplers.TPESampler(seed=seed + chosen.get("sampler_seed_offset", 0),
+                                         **{"n_startup_trials": startup_trials(trials), **chosen["sampler"]})
     pruner = _epoch_pruner(chosen["pruner"], max_epochs)
     if chosen.get("early_check"):  # as search.core.spec.make_pruner wraps it
         from search.core.early_check import EarlyCheckPruner
@@ -135,7 +147,8 @@ def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: d
     study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
     queued = queue_portfolio(study, study_spec)
     run = {**se._ask_tell(study, study_spec, budget, data), "portfolio": queued}
-    run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio", "fixed", "early_check") if k in spec}
+    run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio", "fixed", "early_check", "sampler_seed_offset")
+                       if k in spec}
     return run
 
 
@@ -168,6 +181,7 @@ def summarise(variants: dict[str, dict[str, Any]], baseline: dict[str, Any], pla
         "variants": rows,
         "not_run": [name for name in VARIANTS if name not in variants],
         "former_default": FORMER_DEFAULT,
+        "placebo": PLACEBO,
         "runs_planned": len(plan["seeds"]),
         "runs_wall_seconds": round(sum(r.get("wall_seconds", 0.0) for runs in variants.values() for r in runs.values()), 1),
         "runs_elapsed_seconds": se.elapsed([r.get("span") for runs in variants.values() for r in runs.values()]),

@@ -63,14 +63,34 @@ def section(doc: dict) -> list[str]:
 def _verdict(doc: dict, planned: int) -> str:
     """The pilot's rule: a complete row better in most seeds and worse in none replaces today's setting."""
     rule = "A variant replaces today's setting when all its seeds are in and it is better in most and worse in none"
-    winners = [name for name, v in doc["variants"].items() if v["runs"] == planned == doc["baseline"]["runs"]
-               and 2 * v["paired"]["peer_better"] > planned and v["paired"]["hpsearch_better"] == 0]
+    placebo = doc.get("placebo")
+
+    def passes(v: dict) -> bool:
+        return (v["runs"] == planned == doc["baseline"]["runs"] and 2 * v["paired"]["peer_better"] > planned
+                and v["paired"]["hpsearch_better"] == 0)
+
+    winners = [name for name, v in doc["variants"].items() if name != placebo and passes(v)]
     former = doc.get("former_default")
     history = (f" \"{former}\" is the setting today's replaced, by that rule; its row is the evidence."
                if former in doc["variants"] else "")
     if winners:
-        return f"{rule}: **{', '.join(winners)}** qualif{'ies' if len(winners) == 1 else 'y'}, and the default should change.{history}"
-    return f"{rule}: no row does, so today's defaults stand against the rows in.{history}"
+        verdict = f"{rule}: **{', '.join(winners)}** qualif{'ies' if len(winners) == 1 else 'y'}, and the default should change."
+    else:
+        verdict = f"{rule}: no row does, so today's defaults stand against the rows in."
+    return verdict + history + _chance(doc["variants"].get(placebo), passes)
+
+
+def _chance(row: dict | None, passes) -> str:
+    """What the placebo row (today's settings, another sampler seed) says about the other rows' differences."""
+    if not row or not row["paired"]["differences"]:
+        return ""
+    spread = max(abs(d) for d in row["paired"]["differences"])
+    said = (f" The placebo row, today's settings with another sampler seed, differs from today's own runs by up to "
+            f"{100 * spread:.1f} points on a seed (over {row['runs']} seed{'s' if row['runs'] != 1 else ''}): a row's "
+            f"difference within that is what chance alone gives.")
+    if passes(row):
+        said += " The placebo itself passes the rule, so at this number of seeds the rule cannot tell a change from chance."
+    return said
 
 
 # What the section says before a first run.

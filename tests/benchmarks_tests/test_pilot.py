@@ -6,6 +6,7 @@ import json
 import os
 
 import optuna
+import pytest
 
 from benchmarks import pilot, report
 from search.core.sampling import WholeStudyHyperband
@@ -55,6 +56,13 @@ def test_each_variant_changes_one_setting_and_a_pruner_of_another_kind_replaces_
     assert type(checked.inner) is WholeStudyHyperband
     smoothing = pilot.settings(pilot.VARIANTS["label smoothing 0.1 in every trial"])
     assert smoothing == {**today, "fixed": {"training.label_smoothing": 0.1}} and "fixed" not in today
+    # The placebo: today's settings, the sampler seeded one further on (it draws as seed + 1 would).
+    placebo = pilot.settings(pilot.VARIANTS[pilot.PLACEBO])
+    assert placebo == {**today, "sampler_seed_offset": 1}
+    moved, _ = pilot.build(placebo, seed=7, max_epochs=3, trials=30)
+    plain, _ = pilot.build(today, seed=8, max_epochs=3, trials=30)
+    draws = [optuna.create_study(sampler=s).ask().suggest_float("x", 0, 1) for s in (moved, plain)]
+    assert draws[0] == draws[1]
 
 
 def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
@@ -69,7 +77,7 @@ def test_the_pilot_table_pairs_variants_with_todays_runs_by_seed():
     # Five seeds, each 2 points better: the smallest sign-test p five pairs allow, 2/32.
     assert "| TPE with 5 start-up trials | 5 | 0.820 | 6 | +2.0, +2.0, +2.0, +2.0, +2.0 | 5 / 0 / 0 | 0.0625 |" in text
     assert "| no pruning | 3 | 0.800 [0.795–0.800] | 6 | -1.0, +0.0, +0.0 | 0 / 1 / 2 | 1 |" in text
-    assert (f"**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; {pilot.FORMER_DEFAULT}: 0; "
+    assert (f"**Incomplete:** 5 runs planned per row; baseline 5; no pruning: 3; {pilot.PLACEBO}: 0; {pilot.FORMER_DEFAULT}: 0; "
             f"{pilot.PER_BRACKET}: 0; no portfolio: 0; median pruner, warm-up 1: 0; early check after a quarter of epoch 1: 0; "
             "early check after half of epoch 1: 0; label smoothing 0.1 in every trial: 0; "
             "weight averaging (EMA 0.99) in every trial: 0; random erasing 0.5 in every trial: 0." in text)
@@ -86,6 +94,21 @@ def test_a_complete_pilot_claims_no_incompleteness():
     text = "\n".join(report.section("pilot", doc))
     assert "Incomplete" not in text and text.count("| 5 | 0.800 |") == len(pilot.VARIANTS) + 1
     assert "no row does, so today's defaults stand" in text and f'"{pilot.FORMER_DEFAULT}" is the setting' in text
+
+
+@pytest.mark.parametrize("deltas, spread, chance_passes",
+                         [([0.01, 0.01, -0.01, 0.0, 0.0], "1.0", False), ([0.02] * 5, "2.0", True)])
+def test_the_placebo_row_is_the_yardstick_and_never_a_winner(deltas, spread, chance_passes):
+    """Today's settings with another sampler seed: its spread is reported beside the rule, and it changes no default."""
+    seeds = [str(s) for s in PLAN["seeds"]]
+    baseline = {s: _run([0.5, 0.79, 0.80]) for s in seeds}
+    placebo = {s: _run([0.5, 0.79, 0.80 + d]) for s, d in zip(seeds, deltas)}
+    better = {s: _run([0.5, 0.79, 0.815]) for s in seeds}
+    doc = {**pilot.summarise({pilot.PLACEBO: placebo, "no pruning": better}, baseline, PLAN), **PROVENANCE}
+    text = "\n".join(report.section("pilot", doc))
+    assert "**no pruning** qualifies" in text and f"**{pilot.PLACEBO}**" not in text
+    assert f"differs from today's own runs by up to {spread} points on a seed (over 5 seeds)" in text
+    assert ("The placebo itself passes the rule" in text) is chance_passes
 
 
 def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
