@@ -144,7 +144,7 @@ def run_variant(spec: dict[str, Any], seed: int, budget: int, data, narrowing: d
     study_spec = se.bench_spec(seed, budget, narrowing, portfolio=spec["portfolio"], fixed=spec.get("fixed", {}),
                                early_check=spec.get("early_check", 0.0))
     sampler, pruner = build(spec, seed, se.MAX_EPOCHS, study_spec.trials)
-    study = optuna.create_study(direction="maximize", sampler=sampler, pruner=pruner)
+    study = optuna.create_study(study_name=se.study_name(seed), direction="maximize", sampler=sampler, pruner=pruner)
     queued = queue_portfolio(study, study_spec)
     run = {**se._ask_tell(study, study_spec, budget, data), "portfolio": queued}
     run["settings"] = {k: spec[k] for k in ("sampler", "pruner", "portfolio", "fixed", "early_check", "sampler_seed_offset")
@@ -195,7 +195,7 @@ def saved_variant(folder: str, name: str, seed: int) -> dict[str, Any] | None:
         return None
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
-    return run if run.get("settings") == settings(VARIANTS[name]) else None
+    return run if run.get("settings") == settings(VARIANTS[name]) and run.get("study_name") == se.study_name(seed) else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,9 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     def start(key, threads):
         seed, name = key
         if name == se.HPSEARCH:
-            return se.run_one(name, seed, plan, se.run_path(base_folder, name, seed), threads)
+            return se.run_one(name, seed, plan, se.run_path(base_folder, name, seed))
         spec = {"kind": "pilot", **settings(VARIANTS[name])}
-        return se.run_one(name, seed, plan, se.run_path(folder, name, seed), threads, spec=spec)
+        return se.run_one(name, seed, plan, se.run_path(folder, name, seed), spec=spec)
 
     def done(key, run):
         seed, name = key

@@ -67,6 +67,9 @@ FULL = {"budget": 90, "max_epochs": 3, "seeds": [0, 1, 2, 3, 4], "train_images":
 # Quick: the machinery end to end (every contender, one seed, two short configurations): a smoke test.
 QUICK = {"budget": 4, "max_epochs": 2, "seeds": [0], "train_images": 1000, "narrowing": CPU_CHEAP}
 
+# TensorFlow threads of every search run (run_one): one, so a run repeats bit for bit.
+SEARCH_THREADS = 1
+
 HPSEARCH = "hpsearch (defaults)"
 RANDOM = "random search, no pruning"
 CONTENDERS = {
@@ -76,6 +79,18 @@ CONTENDERS = {
     "KerasTuner Hyperband": {"kind": "kerastuner", "tuner": "hyperband"},
     "KerasTuner BayesianOptimization": {"kind": "kerastuner", "tuner": "bayesian"},
 }
+
+
+def study_name(seed: int) -> str:
+    """The name of every Optuna study of one seed, whichever contender or pilot row runs it.
+
+    Optuna's Hyperband puts a trial in a bracket by crc32 of the study's name and the trial's number
+    (optuna/pruners/_hyperband.py, `_get_bracket_id`): an unnamed study gets a random name, so the
+    same trial lands in another bracket, is judged against other trials and pruned or kept
+    differently on every run. Named alike, a rerun repeats its run and a pilot row that changes
+    nothing a trial sees draws the same trials as today's defaults.
+    """
+    return f"benchmark-seed-{seed}"
 
 
 # ---- one run (in a child process) ----------------------------------------------------------
@@ -132,7 +147,8 @@ def run_hpsearch(sampler: str, pruner: str, seed: int, budget: int, data, narrow
     spec = bench_spec(seed, budget, narrowing, sampler=defaults.sampler if sampler == "defaults" else sampler,
                       pruner=defaults.pruner if pruner == "defaults" else pruner,
                       portfolio=defaults.portfolio and sampler == "defaults")
-    study = optuna.create_study(direction="maximize", sampler=make_sampler(spec, seed=seed), pruner=make_pruner(spec))
+    study = optuna.create_study(study_name=study_name(seed), direction="maximize", sampler=make_sampler(spec, seed=seed),
+                                pruner=make_pruner(spec))
     queued = queue_portfolio(study, spec)  # first: launch queues them before any trial is asked for
     return {**_ask_tell(study, spec, budget, data), "portfolio": queued}
 
@@ -143,7 +159,7 @@ def run_raw_optuna(seed: int, budget: int, data, narrowing: dict) -> dict[str, A
 
     spec = bench_spec(seed, budget, narrowing)
     study = optuna.create_study(
-        direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
+        study_name=study_name(seed), direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=MAX_EPOCHS, reduction_factor=FACTOR))
     return _optimize(study, spec, budget, data)
 
@@ -265,7 +281,8 @@ def _finish(study, tracker: "Tracker", rule: str) -> dict[str, Any]:
         pick = {"trial": str(best.number), "dev_accuracy": info["dev_accuracy"], "test_accuracy": info["test_accuracy"],
                 "rule": rule}
     return {"events": tracker.events, "trials": tracker.trials, "pick": pick,
-            "seconds": round(time.perf_counter() - tracker.t0, 2), "pruner": describe_pruner(study.pruner),
+            "seconds": round(time.perf_counter() - tracker.t0, 2), "study_name": study.study_name,
+            "pruner": describe_pruner(study.pruner),
             "sampler": type(study.sampler).__name__, "sampler_settings": describe_sampler(study.sampler)}
 
 
@@ -302,6 +319,12 @@ def today_settings(max_epochs: int, budget: int) -> dict[str, Any]:
             "portfolio": [recipe.name for recipe, _ in spec.portfolio_trials()]}
 
 
+def unpaired(run: dict[str, Any], name: str, seed: int) -> bool:
+    """Whether a saved run of an Optuna study was made under another study name than study_name(seed)
+    (before runs were named: its Hyperband brackets were a random draw no other run shares)."""
+    return CONTENDERS.get(name, {}).get("kind") in ("hpsearch", "optuna") and run.get("study_name") != study_name(seed)
+
+
 def outdated(run: dict[str, Any], name: str, max_epochs: int, budget: int) -> bool:
     """Whether a saved run of hpsearch's defaults ran other defaults than today's (it then measures those, not ours).
 
@@ -317,7 +340,7 @@ def outdated(run: dict[str, Any], name: str, max_epochs: int, budget: int) -> bo
 
 
 def saved_run(folder: str, name: str, seed: int, max_epochs: int, budget: int) -> dict[str, Any] | None:
-    """The saved run to reuse, or None: none saved, or one of hpsearch's defaults of another day.
+    """The saved run to reuse, or None: none saved, one of hpsearch's defaults of another day, or unnamed (`unpaired`).
 
     An outdated run is moved aside (`.outdated` beside it), not overwritten: its figures stay readable.
     """
@@ -326,9 +349,9 @@ def saved_run(folder: str, name: str, seed: int, max_epochs: int, budget: int) -
         return None
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
-    if outdated(run, name, max_epochs, budget):
+    if outdated(run, name, max_epochs, budget) or unpaired(run, name, seed):
         os.replace(path, path + ".outdated")
-        log(f"search_efficiency: {os.path.basename(path)} ran other defaults than today's; moved aside, to be run again")
+        log(f"search_efficiency: {os.path.basename(path)} ran other defaults than today's or an unnamed study; moved aside, to be run again")
         return None
     return run
 
@@ -489,23 +512,28 @@ def run_path(folder: str, name: str, seed: int) -> str:
     return os.path.join(folder, f"{slug}-{hashlib.sha1(name.encode()).hexdigest()[:6]}-seed{seed}.json")
 
 
-def run_one(name: str, seed: int, plan: dict[str, Any], out: str, threads: int | None = None,
-            spec: dict[str, Any] | None = None) -> dict[str, Any]:
-    """One (contender, seed) run in a child process; `spec` defaults to the contender's (the pilot passes its own)."""
+def run_one(name: str, seed: int, plan: dict[str, Any], out: str, spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """One (contender, seed) run in a child process; `spec` defaults to the contender's (the pilot passes its own).
+
+    Pinned to one TensorFlow thread however many runs share the machine: on two
+    threads TensorFlow's kernels sum in another order, so an unpinned run does not repeat a saved
+    one, and a pilot row would be paired with a baseline it cannot reproduce (seed 101 of today's
+    defaults, run at --jobs 1: best dev 0.8300 against the pinned 0.8243, trial 0 already apart).
+    """
     spec = spec or CONTENDERS[name]
     cmd = [sys.executable, "-m", "benchmarks.search_child", "--name", name, "--spec", json.dumps(spec),
            "--seed", str(seed), "--budget", str(plan["budget"]), "--max-epochs", str(plan["max_epochs"]),
            "--train-images", str(plan["train_images"]), "--narrowing", json.dumps(plan.get("narrowing", {})),
            "--out", out + ".part"] + (["--trainer", plan["trainer"]] if plan.get("trainer") else [])
-    return parallel.run_child(cmd, out, threads, f"{name} seed {seed}")
+    return parallel.run_child(cmd, out, SEARCH_THREADS, f"{name} seed {seed}")
 
 
 def run_all(todo: list[tuple[int, str]], plan: dict[str, Any], folder: str, deadline: float, jobs: int) -> bool:
     """Run the missing (seed, contender) runs, `jobs` at a time; none starts after the deadline."""
 
-    def start(key: tuple[int, str], threads: int | None) -> dict[str, Any]:
+    def start(key: tuple[int, str], threads: int | None) -> dict[str, Any]:  # pinned by run_one, whatever jobs gives
         seed, name = key
-        return run_one(name, seed, plan, run_path(folder, name, seed), threads)
+        return run_one(name, seed, plan, run_path(folder, name, seed))
 
     def done(key: tuple[int, str], run: dict[str, Any]) -> None:
         seed, name = key

@@ -123,11 +123,13 @@ def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
     before_settings_were_recorded = {k: v for k, v in current.items() if k != "sampler_settings"}
     other_startup = {**current, "sampler_settings": {**today["sampler_settings"], "n_startup_trials": 99}}
     no_portfolio = {**current, "portfolio": []}
-    for seed, run in enumerate([current, older, before_settings_were_recorded, other_startup, no_portfolio]):
+    unnamed = dict(current)  # its Hyperband brackets were drawn from a random study name
+    runs = [current, older, before_settings_were_recorded, other_startup, no_portfolio, unnamed]
+    for seed, run in enumerate(runs):
         with open(se.run_path(folder, se.HPSEARCH, seed), "w") as f:
-            json.dump(run, f)
-    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3, 90) is not None for seed in range(5)]
-    assert reused == [True, False, True, False, False]
+            json.dump({**run, "study_name": se.study_name(seed)} if run is not unnamed else run, f)
+    reused = [se.saved_run(folder, se.HPSEARCH, seed, 3, 90) is not None for seed in range(len(runs))]
+    assert reused == [True, False, True, False, False, False]
     assert today["portfolio"][0] == "keras-mnist-convnet"
     # The outdated ones are moved aside, not lost.
     assert os.path.exists(se.run_path(folder, se.HPSEARCH, 1) + ".outdated")
@@ -138,10 +140,13 @@ def test_saved_runs_of_other_defaults_are_not_reused(tmp_path):
 
     name = "no pruning"
     with open(se.run_path(folder, name, 0), "w") as f:
-        json.dump({**_run([0.5]), "settings": pilot.settings(pilot.VARIANTS[name])}, f)
+        json.dump({**_run([0.5]), "settings": pilot.settings(pilot.VARIANTS[name]), "study_name": se.study_name(0)}, f)
     with open(se.run_path(folder, name, 1), "w") as f:
-        json.dump({**_run([0.5]), "settings": {"sampler": {"n_startup_trials": 99}, "pruner": {"name": "none"}}}, f)
-    assert pilot.saved_variant(folder, name, 0) is not None and pilot.saved_variant(folder, name, 1) is None
+        json.dump({**_run([0.5]), "settings": {"sampler": {"n_startup_trials": 99}, "pruner": {"name": "none"}},
+                   "study_name": se.study_name(1)}, f)
+    with open(se.run_path(folder, name, 2), "w") as f:
+        json.dump({**_run([0.5]), "settings": pilot.settings(pilot.VARIANTS[name])}, f)
+    assert [pilot.saved_variant(folder, name, seed) is not None for seed in range(3)] == [True, False, False]
 
 
 def scripted_trainer(config, data, reporter):
@@ -175,3 +180,34 @@ def test_a_variant_runs_hpsearchs_loop_through_the_trainer_it_is_given(monkeypat
 
     plan = dict(se.QUICK)
     assert se.plan_key({**plan, "trainer": se.TRAINER}) != se.plan_key(plan)
+
+
+def test_a_run_repeats_itself_because_its_study_is_named_by_the_seed(monkeypatch):
+    """Hyperband's brackets come from the study's name: named by the seed, a rerun prunes the same trials."""
+    from benchmarks import search_efficiency as se
+
+    monkeypatch.setattr(se, "TRAINER", "tests.benchmarks_tests.test_pilot:scripted_trainer")
+    today = pilot.settings({})
+
+    def states(run):
+        return {n: t["state"] for n, t in run["trials"].items()}
+
+    first, again = (pilot.run_variant(today, seed=0, budget=60, data=None, narrowing={}) for _ in range(2))
+    assert first["study_name"] == again["study_name"] == se.study_name(0)
+    assert first["trials"] == again["trials"] and "pruned" in states(first).values()
+    # What the runs saved before this fix did: an unnamed study, a random name, other brackets on each run.
+    monkeypatch.setattr(se, "study_name", lambda seed: None)
+    unnamed = [states(pilot.run_variant(today, seed=0, budget=60, data=None, narrowing={})) for _ in range(3)]
+    assert any(u != states(first) for u in unnamed)
+
+
+def test_every_search_run_is_pinned_to_one_thread(monkeypatch, tmp_path):
+    """A run at --jobs 1 must repeat a saved run made at --jobs 2: TensorFlow on two threads sums in another order."""
+    from benchmarks import search_efficiency as se
+    from benchmarks.harness import parallel
+
+    seen = []
+    monkeypatch.setattr(parallel, "run_child", lambda cmd, out, threads, what: seen.append(threads) or {})
+    se.run_one(se.HPSEARCH, 100, PLAN, str(tmp_path / "run.json"))
+    se.run_one("no pruning", 100, PLAN, str(tmp_path / "run.json"), spec={"kind": "pilot", **pilot.settings({})})
+    assert seen == [1, 1] and parallel.thread_env(1) == {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
