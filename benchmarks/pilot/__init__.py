@@ -16,7 +16,7 @@ former selves by the same rule: if the former default or "no portfolio" qualifie
 reverted. The setting a change replaces stays as a variant, its runs kept. A placebo row (today's
 settings, another sampler seed) is held to no rule: its differences are what chance alone gives.
 
-`python -m benchmarks.pilot [--only NAME]... [--seeds N] [--hours H] [--jobs J] [--quick]`; runs
+`python -m benchmarks.pilot [--only NAME]... [--seeds N] [--seed S]... [--hours H] [--jobs J] [--quick]`; runs
 are saved under benchmarks/results/pilot-runs/ and reused, as benchmark 1's are.
 """
 
@@ -209,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trainer", help="module:function of a stand-in trainer (benchmarks.gpu.keras_trainer:train "
                                           "on a GPU machine without TensorFlow); its runs, the baseline's too, are kept apart")
     parser.add_argument("--seeds", type=int, help=f"how many of the pilot's seeds {PILOT_SEEDS} (default all)")
+    parser.add_argument("--seed", type=int, action="append", choices=PILOT_SEEDS, metavar="SEED",
+                        help="run only this one of the pilot's seeds (repeatable); the report reads every saved run")
     parser.add_argument("--out", help="where to write the JSON")
     args = parser.parse_args(argv)
     started = time.monotonic()
@@ -223,8 +225,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = runs_dir(plan, args.quick)
     os.makedirs(folder, exist_ok=True)
     base_folder = folder  # today's defaults on the pilot's own seeds, beside the variants
-    todo = [(seed, name) for seed in plan["seeds"] for name in chosen if saved_variant(folder, name, seed) is None]
-    todo += [(seed, se.HPSEARCH) for seed in plan["seeds"]
+    running = [seed for seed in plan["seeds"] if not args.seed or seed in args.seed]
+    todo = [(seed, name) for seed in running for name in chosen if saved_variant(folder, name, seed) is None]
+    todo += [(seed, se.HPSEARCH) for seed in running
              if se.saved_run(base_folder, se.HPSEARCH, seed, plan["max_epochs"], plan["budget"]) is None]
 
     def start(key, threads):
