@@ -195,7 +195,7 @@ def saved_variant(folder: str, name: str, seed: int) -> dict[str, Any] | None:
         return None
     with open(path, encoding="utf-8") as f:
         run = json.load(f)
-    return run if run.get("settings") == settings(VARIANTS[name]) and run.get("study_name") == se.study_name(seed) else None
+    return run if run.get("settings") == settings(VARIANTS[name]) and not se.unpaired(run, seed) else None
 
 
 def main(argv: list[str] | None = None) -> int:
