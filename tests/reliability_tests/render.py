@@ -18,7 +18,8 @@ from tests.reliability_tests.conftest import RESULTS
 
 HEADER = """# Reliability: faults and bad input, tried against real worker processes
 
-Every row below was recorded by a test in `tests/reliability_tests/` (also run by `make test`)
+Every row below was recorded by a test in `tests/reliability_tests/` (run by `make test`, or by
+`make test-heavy` for the tests marked heavy; `.ci/run` runs both)
 that passed in the run described at the end: real worker processes (`hpsearch worker`), trainer
 doubles behind the real reporter protocol where a fault must be provoked on cue, and the storage
 named in the row: a throwaway PostgreSQL cluster started by the tests, or the embedded journal

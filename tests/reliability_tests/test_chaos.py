@@ -31,7 +31,9 @@ from tests.search_tests.helpers import finished, trials_of
 from testing.waiting import wait_for
 from tests.search_tests.test_dashboard import study_detail
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Heavy (left out of `make test`, run by `.ci/run`): a minute of random kills and restarts; each fault
+# alone is in `make test` (test_worker_death.py, test_outage.py).
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.heavy]
 
 PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "none"]
 TRIALS = 100

@@ -11,7 +11,9 @@ from optuna.trial import TrialState
 from testing.cli import run_cli, start_worker
 from tests.search_tests.helpers import trials_of
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+# Heavy (left out of `make test`, run by `.ci/run`): 16 workers for minutes; the lighter sibling in
+# `make test` is test_workers_pg.py's four workers meeting a 12-trial budget exactly.
+pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.heavy]
 
 # A trainer that does no training: two epochs reported at once, behind the same reporter protocol.
 FAST = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--weights", "none", "--pruner", "median",

@@ -91,6 +91,9 @@ def _mid_trial(url: str, pids: set[int]) -> bool:
     return pids <= busy
 
 
+# Heavy (`.ci/run` runs it, `make test` leaves it out): both halves are in `make test` alone, a
+# database outage (above) and a stopped trial resumed by a new worker (test_resume.py).
+@pytest.mark.heavy
 def test_resume_after_stopping_every_worker_and_the_database(own_postgres, tmp_path, record):
     url = own_postgres.create_database("resume")
     run_cli("launch", "resume", *PACED, "--trials", "6", "--epochs", "5", storage=url, check=True)

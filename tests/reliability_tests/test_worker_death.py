@@ -30,10 +30,11 @@ def _running(url, name, min_epochs):
     return None
 
 
+# `make test` kills mid-epoch; the two other moments are heavy (`.ci/run` runs them).
 @pytest.mark.parametrize("moment, min_epochs, extra_delay", [
-    ("before the first epoch", 0, 0.0),
+    pytest.param("before the first epoch", 0, 0.0, marks=pytest.mark.heavy),
     ("mid-epoch", 1, 0.3),
-    ("while reporting", 2, 0.0),
+    pytest.param("while reporting", 2, 0.0, marks=pytest.mark.heavy),
 ])
 def test_sigkill_at_a_random_point_of_a_trial(pg_url, record, moment, min_epochs, extra_delay):
     name = "death"

@@ -15,7 +15,9 @@ PACED = ["--trainer", "testing.doubles_faults:paced", "--space", "small", "--wei
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["embedded", "postgresql"])
+# The PostgreSQL twin is heavy (`.ci/run` runs it, `make test` leaves it out): the same path as
+# the embedded storage's, which `make test` runs, on the other storage.
+@pytest.mark.parametrize("where", ["embedded", pytest.param("postgresql", marks=pytest.mark.heavy)])
 def test_an_ensemble_of_kept_models_loads_with_keras_alone_and_scores_what_it_recorded(where, tmp_path, request):
     keras = pytest.importorskip("keras")
     from trainers.config import load_config

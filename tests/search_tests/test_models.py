@@ -23,7 +23,9 @@ def _kept(url: str, name: str) -> dict[int, dict]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("where", ["embedded", "postgresql"])
+# The PostgreSQL twin is heavy (`.ci/run` runs it, `make test` leaves it out): the same path as
+# the embedded storage's, which `make test` runs, on the other storage.
+@pytest.mark.parametrize("where", ["embedded", pytest.param("postgresql", marks=pytest.mark.heavy)])
 def test_export_model_writes_the_trained_model_which_scores_the_recorded_dev_accuracy(where, tmp_path, request):
     """A real study on digits keeps its best models; the exported one loads with Keras alone, no retraining."""
     keras = pytest.importorskip("keras")

@@ -59,7 +59,9 @@ def test_four_workers_meet_a_twelve_trial_budget_exactly(pg_url):
     assert done[0].distributions["learning_rate"].log is True
 
 
-@pytest.mark.parametrize("where", ["this host", "another host"])
+# "another host" (found by its stale heartbeat) is heavy: test_worker_death.py's mid-epoch kill,
+# in `make test`, is found by its heartbeat too.
+@pytest.mark.parametrize("where", ["this host", pytest.param("another host", marks=pytest.mark.heavy)])
 def test_a_worker_killed_mid_trial_is_failed_and_rerun(pg_url, where):
     """On this host a dead pid gives the worker away at once; elsewhere, its stale heartbeat."""
     launch(pg_url, "kill9", *PACED, "--trials", "3", "--epochs", "6", "--pruner", "none")
