@@ -192,12 +192,12 @@ def test_a_run_repeats_itself_because_its_study_is_named_by_the_seed(monkeypatch
     def states(run):
         return {n: t["state"] for n, t in run["trials"].items()}
 
-    first, again = (pilot.run_variant(today, seed=0, budget=60, data=None, narrowing={}) for _ in range(2))
+    first, again = (pilot.run_variant(today, seed=0, budget=30, data=None, narrowing={}) for _ in range(2))
     assert first["study_name"] == again["study_name"] == se.study_name(0)
     assert first["trials"] == again["trials"] and "pruned" in states(first).values()
     # What the runs saved before this fix did: an unnamed study, a random name, other brackets on each run.
     monkeypatch.setattr(se, "study_name", lambda seed: None)
-    unnamed = [states(pilot.run_variant(today, seed=0, budget=60, data=None, narrowing={})) for _ in range(3)]
+    unnamed = [states(pilot.run_variant(today, seed=0, budget=30, data=None, narrowing={})) for _ in range(3)]
     assert any(u != states(first) for u in unnamed)
 
 
