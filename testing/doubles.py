@@ -136,6 +136,10 @@ def with_model(config, data, reporter) -> TrainResult:
     return result
 
 
+WORST_MISTAKES = [{"index": 5, "true": 2, "predicted": 1, "confidence": 0.9},
+                  {"index": 9, "true": 0, "predicted": 3, "confidence": 0.6}]
+
+
 def with_mistakes(config, data, reporter) -> TrainResult:
     """`with_model`, plus the mistakes a real run measures on dev: fox is taken for dog 7 times in 9 errors."""
     import numpy as np
@@ -146,9 +150,8 @@ def with_mistakes(config, data, reporter) -> TrainResult:
     confusion = np.diag([20, 20, 13, 20])
     confusion[2, 1], confusion[0, 3] = 7, 2
     rng = np.random.default_rng(0)
-    worst = [{"index": 5, "true": 2, "predicted": 1, "confidence": 0.9}, {"index": 9, "true": 0, "predicted": 3, "confidence": 0.6}]
     result.mistakes = Mistakes(classes=["cat", "dog", "fox", "owl"], confusion=confusion.tolist(),
-                               pairs=most_confused(confusion), worst=worst,
+                               pairs=most_confused(confusion), worst=WORST_MISTAKES,
                                images=rng.integers(0, 256, (2, 8, 8, 3), dtype=np.uint8))
     return result
 

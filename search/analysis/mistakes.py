@@ -8,6 +8,7 @@ there too, with matplotlib's object API (no pyplot, no display), and kept as the
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any, Mapping, Sequence
 
@@ -15,6 +16,10 @@ import numpy as np
 
 CONFUSION_PNG = "confusion.png"
 GALLERY_PNG = "mistakes.png"
+# The gallery's list (dev index, true and predicted class, confidence of each of the worst mistakes):
+# kept beside the gallery in the artifact store, not in the trial's attributes, which every page of
+# the dashboard and every status read carries for every trial (issue 27: 1.1 KB of a trial's 4.5 KB).
+WORST_JSON = "mistakes-worst.json"
 NOTE_PAIRS = 5  # most-confused pairs shown in a trial's note
 
 
@@ -69,13 +74,17 @@ def gallery_figure(mistakes: Mapping[str, Any], images: np.ndarray):
     return fig
 
 
-def write_images(mistakes: Mapping[str, Any], images: np.ndarray | None, folder: str) -> list[str]:
-    """Draw the confusion matrix (and the gallery, when there are mistakes) into `folder`; their paths."""
+def write_files(mistakes: Mapping[str, Any], images: np.ndarray | None, folder: str) -> list[str]:
+    """Draw the confusion matrix (and the gallery and its list, when there are mistakes) into `folder`; their paths."""
     paths = [os.path.join(folder, CONFUSION_PNG)]
     confusion_figure(mistakes).savefig(paths[0])
     if images is not None and len(images):
         paths.append(os.path.join(folder, GALLERY_PNG))
-        gallery_figure(mistakes, images).savefig(paths[1])
+        gallery_figure(mistakes, images).savefig(paths[-1])
+    if mistakes.get("worst"):
+        paths.append(os.path.join(folder, WORST_JSON))
+        with open(paths[-1], "w") as f:
+            json.dump({"worst": mistakes["worst"]}, f)
     return paths
 
 

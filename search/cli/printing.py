@@ -77,7 +77,8 @@ def print_mistakes(study: str, found) -> None:
         table.add_row(*(str(c) for c in row))
     console.print(table)
     if found.gallery:
-        console.print(f"gallery of the {len(m['worst'])} most confident mistakes written to {found.gallery}",
+        shown = f"{len(m['worst'])} " if m.get("worst") else ""  # the list is lost if its artifact file is
+        console.print(f"gallery of the {shown}most confident mistakes written to {found.gallery}",
                       highlight=False, markup=False)
     else:
         console.print(f"no gallery: {found.why_no_gallery}", highlight=False, markup=False)

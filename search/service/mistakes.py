@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
 from optuna.trial import TrialState
 
-from search.analysis.mistakes import GALLERY_PNG
+from search.analysis.mistakes import GALLERY_PNG, WORST_JSON
 from search.core.artifacts import ArtifactError
 from search.core.ranking import ranked_trials
 from search.core.spec import read_spec
@@ -46,20 +48,39 @@ def trial_mistakes(storage: Storage, study: optuna.Study, number: int | None, ga
         why = "it did not complete" if trial.state != TrialState.COMPLETE else "it was recorded before hpsearch kept mistakes"
         raise ArtifactError(f"trial {trial.number} of {study.study_name!r} has no mistakes recorded ({why})")
     path = gallery or f"{study.study_name}-trial{trial.number}-mistakes.png"
-    found = TrialMistakes(trial.number, mistakes, None)
-    meta = [m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage) if m.filename == GALLERY_PNG]
-    if not meta:
+    found = TrialMistakes(trial.number, dict(mistakes), None)
+    metas = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)}
+    store = study_store(storage, spec)
+    if "worst" not in found.mistakes and WORST_JSON in metas:  # kept in the artifact store since issue 27
+        found.mistakes["worst"] = _worst_list(store, metas[WORST_JSON].artifact_id)
+    if GALLERY_PNG not in metas:
         found.why_no_gallery = "no gallery was stored (no mistakes, or the artifact store was unavailable)"
         return found
-    from optuna.artifacts import download_artifact
-    from optuna.artifacts.exceptions import ArtifactNotFound
-
     if os.path.exists(path):
         os.remove(path)  # download_artifact refuses to overwrite
-    try:
-        download_artifact(artifact_store=study_store(storage, spec), artifact_id=meta[-1].artifact_id, file_path=path)
-    except ArtifactNotFound:
+    if not _download(store, metas[GALLERY_PNG].artifact_id, path):
         found.why_no_gallery = f"the gallery is missing from {spec.artifacts}"
         return found
     found.gallery = path
     return found
+
+
+def _download(store, artifact_id: str, path: str) -> bool:
+    from optuna.artifacts import download_artifact
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    try:
+        download_artifact(artifact_store=store, artifact_id=artifact_id, file_path=path)
+    except ArtifactNotFound:
+        return False
+    return True
+
+
+def _worst_list(store, artifact_id: str) -> list[dict[str, Any]]:
+    """The gallery's list of worst mistakes; empty when its file is gone from the store."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, WORST_JSON)
+        if not _download(store, artifact_id, path):
+            return []
+        with open(path) as f:
+            return json.load(f)["worst"]

@@ -141,8 +141,12 @@ MAX_CONFUSION_CLASSES = 50  # beyond, the attr keeps the pairs only (the image s
 
 
 def mistakes_attr(mistakes: Mapping[str, Any]) -> dict[str, Any]:
-    """The trial attr `mistakes`: its pairs, worst mistakes, counts, class names, and a small confusion matrix."""
-    kept = dict(mistakes)
+    """The trial attr `mistakes`: its pairs, counts, class names, and a small confusion matrix.
+
+    What the study's views add up over trials (the confused pairs) stays here; the gallery's list of
+    worst mistakes goes with the gallery to the artifact store (search.analysis.mistakes.WORST_JSON).
+    """
+    kept = {k: v for k, v in mistakes.items() if k != "worst"}
     if len(kept.get("classes", ())) > MAX_CONFUSION_CLASSES:
         kept.pop("confusion", None)
     return kept

@@ -203,7 +203,7 @@ def run_options(trainer: Callable, outputs: dict | None) -> dict[str, Any]:
 
 
 def save_outputs(result, outputs: dict | None) -> dict[str, Any]:
-    """Write a completed run's model and mistake images into `outputs["dir"]`; say what was written.
+    """Write a completed run's model and mistake images (and their list) into `outputs["dir"]`; say what was written.
 
     Returns {"model_path": ..., "predictions_path": ..., "mistake_files": [...]}, with "model_error",
     "predictions_error" or "mistakes_error" for what could not be written: that costs the trial a
@@ -241,9 +241,9 @@ def save_outputs(result, outputs: dict | None) -> dict[str, Any]:
     mistakes = getattr(result, "mistakes", None)
     if mistakes is not None:
         try:
-            from search.analysis.mistakes import write_images
+            from search.analysis.mistakes import write_files
 
-            written["mistake_files"] = write_images(mistakes.to_dict(), mistakes.images, outputs["dir"])
+            written["mistake_files"] = write_files(mistakes.to_dict(), mistakes.images, outputs["dir"])
         except Exception as exc:
             written["mistakes_error"] = classify_error(exc)
     return written

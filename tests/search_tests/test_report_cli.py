@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import optuna
 import pytest
 
 from search.service import studies
 from search.core.storage import open_storage
 from testing.cli import run_cli
+from testing.doubles import WORST_MISTAKES as WORST
 
 
 def test_diagnose_prints_the_table_the_problem_and_next_steps():
@@ -95,11 +97,23 @@ def test_report_mistakes_prints_the_most_confused_pairs_and_writes_the_gallery(j
     assert "9 of 82 dev images wrong" in out
     first = next(line for line in out.splitlines() if "fox" in line)
     assert "dog" in first and "7" in first and "77.8%" in first  # true fox, predicted dog: 7 of the 9 errors
-    assert gallery.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"written to {gallery}" in out
+    assert gallery.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and f"gallery of the 2 most confident mistakes written to {gallery}" in out
 
     as_json = json.loads(run_cli("report", "errs", "--mistakes", "--trial", "0", "--gallery", str(tmp_path / "t0.png"),
                                  "--format", "json", storage=journal_url, check=True).stdout)
     assert as_json["trial"] == 0 and as_json["pairs"][0] == {"true": 2, "predicted": 1, "count": 7, "share": 7 / 9}
+    # The gallery's list lives beside the gallery in the artifact store, not in every trial's attributes.
+    assert as_json["worst"] == WORST
+    storage = open_storage(journal_url)
+    trials = studies.load(storage, "errs").get_trials()
+    assert all("mistakes" in t.user_attrs and "worst" not in t.user_attrs["mistakes"] for t in trials)
+
+    # A trial recorded by an older hpsearch, its list in the attribute, still reads.
+    older = {**trials[1].user_attrs["mistakes"], "worst": [{"index": 1, "true": 0, "predicted": 2, "confidence": 0.5}]}
+    studies.load(storage, "errs").add_trial(optuna.trial.create_trial(value=0.5, user_attrs={"mistakes": older}))
+    as_json = json.loads(run_cli("report", "errs", "--mistakes", "--trial", "2", "--format", "json",
+                                 storage=journal_url, check=True).stdout)
+    assert as_json["worst"] == older["worst"] and as_json["gallery"] is None
 
 
 @pytest.mark.parametrize("args, message", [(["--mistakes", "--trial", "99"], "has no trial 99"),
