@@ -77,7 +77,7 @@ def print_mistakes(study: str, found) -> None:
         table.add_row(*(str(c) for c in row))
     console.print(table)
     if found.gallery:
-        shown = f"{len(m['worst'])} " if m.get("worst") else ""  # the list is lost if its artifact file is
+        shown = f"{len(m['worst'])} " if m.get("worst") else ""  # no count when the list's artifact file is gone
         console.print(f"gallery of the {shown}most confident mistakes written to {found.gallery}",
                       highlight=False, markup=False)
     else:
