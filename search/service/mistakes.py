@@ -16,7 +16,7 @@ from search.core.artifacts import ArtifactError
 from search.core.ranking import ranked_trials
 from search.core.spec import read_spec
 from search.core.storage import Storage
-from search.service.models import study_store
+from search.service.models import download
 from search.service.studies import trial_by_number
 
 
@@ -50,37 +50,27 @@ def trial_mistakes(storage: Storage, study: optuna.Study, number: int | None, ga
     path = gallery or f"{study.study_name}-trial{trial.number}-mistakes.png"
     found = TrialMistakes(trial.number, dict(mistakes), None)
     metas = {m.filename: m for m in optuna.artifacts.get_all_artifact_meta(trial, storage=study._storage)}
-    store = study_store(storage, spec)
     if "worst" not in found.mistakes and WORST_JSON in metas:  # kept in the artifact store since issue 27
-        found.mistakes["worst"] = _worst_list(store, metas[WORST_JSON].artifact_id)
+        found.mistakes["worst"] = _worst_list(storage, spec, metas[WORST_JSON].artifact_id)
     if GALLERY_PNG not in metas:
         found.why_no_gallery = "no gallery was stored (no mistakes, or the artifact store was unavailable)"
         return found
-    if os.path.exists(path):
-        os.remove(path)  # download_artifact refuses to overwrite
-    if not _download(store, metas[GALLERY_PNG].artifact_id, path):
+    try:
+        download(storage, spec, metas[GALLERY_PNG].artifact_id, path, "the gallery")
+    except ArtifactError:
         found.why_no_gallery = f"the gallery is missing from {spec.artifacts}"
         return found
     found.gallery = path
     return found
 
 
-def _download(store, artifact_id: str, path: str) -> bool:
-    from optuna.artifacts import download_artifact
-    from optuna.artifacts.exceptions import ArtifactNotFound
-
-    try:
-        download_artifact(artifact_store=store, artifact_id=artifact_id, file_path=path)
-    except ArtifactNotFound:
-        return False
-    return True
-
-
-def _worst_list(store, artifact_id: str) -> list[dict[str, Any]]:
+def _worst_list(storage: Storage, spec, artifact_id: str) -> list[dict[str, Any]]:
     """The gallery's list of worst mistakes; empty when its file is gone from the store."""
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, WORST_JSON)
-        if not _download(store, artifact_id, path):
+        try:
+            download(storage, spec, artifact_id, path, "the list of worst mistakes")
+        except ArtifactError:
             return []
         with open(path) as f:
             return json.load(f)["worst"]

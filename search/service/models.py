@@ -86,7 +86,7 @@ def fetch(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, p
         which = f"it keeps trials {', '.join(map(str, kept))}" if kept else "it keeps none"
         raise ArtifactError(f"study {study.study_name!r} did not keep the model of trial {number} ({which}; "
                             f"--keep-models is {spec.keep_models}); retrain it with `hpsearch train`")
-    _download(storage, spec, entry["artifact"], path, f"the model of trial {number}")
+    download(storage, spec, entry["artifact"], path, f"the model of trial {number}")
 
 
 def export_backbone_weights(storage: Storage, study: optuna.Study, spec: StudySpec, number: int, path: str) -> str:
@@ -121,11 +121,12 @@ def fetch_predictions(storage: Storage, study: optuna.Study, spec: StudySpec, nu
     entry = kept_models(study).get(number) or {}
     if "predictions" not in entry:
         return False
-    _download(storage, spec, entry["predictions"], path, f"the predictions of trial {number}")
+    download(storage, spec, entry["predictions"], path, f"the predictions of trial {number}")
     return True
 
 
-def _download(storage: Storage, spec: StudySpec, artifact: str, path: str, what: str) -> None:
+def download(storage: Storage, spec: StudySpec, artifact: str, path: str, what: str) -> None:
+    """Write a study's artifact to `path` (replacing it); ArtifactError, naming `what`, when it is gone."""
     from optuna.artifacts import download_artifact
     from optuna.artifacts.exceptions import ArtifactNotFound
 
